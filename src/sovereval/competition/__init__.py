@@ -1,0 +1,1 @@
+"""competition slice."""
