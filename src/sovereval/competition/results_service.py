@@ -1,0 +1,305 @@
+"""Scorecards, publication, appeals and score edits (service layer)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from sovereval.competition.appeals import check_appeal_time
+from sovereval.competition.rules import RuleSet
+from sovereval.competition.scoring import Measurement, TeamInputs, TeamScore, score_round
+from sovereval.competition.service import _event, rule_history, ruleset_of
+from sovereval.errors import InputError, NotFoundError, RuleViolation
+from sovereval.store import models as m
+
+
+def _inputs(
+    s: Session, rnd: m.Round, rules: RuleSet
+) -> tuple[list[TeamInputs], dict[str, m.Submission]]:
+    subs = (
+        s.execute(
+            select(m.Submission).where(m.Submission.round_id == rnd.id).order_by(m.Submission.id)
+        )
+        .scalars()
+        .all()
+    )
+    if not subs:
+        raise RuleViolation(f"round {rnd.number} has no submissions to score")
+    teams: list[TeamInputs] = []
+    by_team: dict[str, m.Submission] = {}
+    for sub in subs:
+        c = s.get(m.Consortium, sub.consortium_id)
+        assert c is not None
+        results = (
+            s.execute(select(m.Result).where(m.Result.submission_id == sub.id)).scalars().all()
+        )
+        parts = {r.part: Measurement(r.value, r.lo, r.hi) for r in results if r.subject == "model"}
+        targets = {
+            r.part: Measurement(r.value, r.lo, r.hi) for r in results if r.subject == "target"
+        }
+        failures: list[str] = []
+        if rules.gates.originality_disqualifies:
+            runs = (
+                s.execute(
+                    select(m.ProvenanceRun).where(
+                        m.ProvenanceRun.submission_id == sub.id,
+                        m.ProvenanceRun.gate_failed.is_(True),
+                    )
+                )
+                .scalars()
+                .all()
+            )
+            failures += [f"originality: {r.reason}" for r in runs]
+        teams.append(TeamInputs(c.name, parts, targets, tuple(failures)))
+        by_team[c.name] = sub
+    return teams, by_team
+
+
+def scorecard_content(
+    s: Session,
+    rnd: m.Round,
+    scores: Sequence[TeamScore],
+    by_team: dict[str, m.Submission],
+    rules_row: m.RuleSetRow,
+) -> dict[str, Any]:
+    history = rule_history(s, rnd)
+    amendments = [
+        {
+            "version": r.version,
+            "hash": r.content_hash,
+            "rationale": r.rationale,
+            "at": r.created_at.isoformat(),
+        }
+        for r in history
+        if r.is_amendment
+    ]
+    return {
+        "round": rnd.number,
+        "rules": {
+            "name": rules_row.name,
+            "version": rules_row.version,
+            "hash": rules_row.content_hash,
+            "amended": bool(amendments),
+            "amendments": amendments,
+        },
+        "teams": [
+            {
+                **{k: v for k, v in asdict(sc).items() if k not in ("parts", "categories")},
+                "submission": by_team[sc.team].id,
+                "model": by_team[sc.team].model_name,
+                "parts": [asdict(p) for p in sc.parts],
+                "categories": {
+                    k: {"points": v[0], "lo": v[1], "hi": v[2]} for k, v in sc.categories.items()
+                },
+            }
+            for sc in scores
+        ],
+    }
+
+
+def compute_scorecard(s: Session, rnd: m.Round, *, actor: str, now: datetime) -> m.Scorecard:
+    """Score the round under its rule set in force; stored as the next (unpublished) issue."""
+    rules_row = s.get(m.RuleSetRow, rnd.ruleset_id)
+    assert rules_row is not None
+    rules = ruleset_of(rules_row)
+    teams, by_team = _inputs(s, rnd, rules)
+    scores = score_round(rules, teams)
+    content = scorecard_content(s, rnd, scores, by_team, rules_row)
+    issue = (
+        s.execute(
+            select(func.max(m.Scorecard.issue)).where(m.Scorecard.round_id == rnd.id)
+        ).scalar()
+        or 0
+    ) + 1
+    card = m.Scorecard(
+        round_id=rnd.id,
+        issue=issue,
+        ruleset_id=rules_row.id,
+        content=content,
+        published=False,
+        created_at=now,
+    )
+    s.add(card)
+    s.flush()
+    _event(
+        s,
+        actor,
+        "scorecard.computed",
+        {
+            "round": rnd.number,
+            "issue": issue,
+            "rules_hash": rules_row.content_hash,
+            "totals": {t["team"]: round(t["total"], 6) for t in content["teams"]},
+            "decisions": {t["team"]: t["decision"] for t in content["teams"]},
+        },
+        now,
+    )
+    return card
+
+
+def latest_scorecard(
+    s: Session, rnd: m.Round, *, published_only: bool = False
+) -> m.Scorecard | None:
+    q = select(m.Scorecard).where(m.Scorecard.round_id == rnd.id)
+    if published_only:
+        q = q.where(m.Scorecard.published.is_(True))
+    return s.execute(q.order_by(m.Scorecard.issue.desc()).limit(1)).scalar_one_or_none()
+
+
+def publish_results(s: Session, rnd: m.Round, *, actor: str, now: datetime) -> m.Scorecard:
+    """Publish the latest scorecard: decisions take effect and the appeal window starts."""
+    card = latest_scorecard(s, rnd)
+    if card is None:
+        raise RuleViolation(
+            f"round {rnd.number} has no computed scorecard; run: sovereval score compute"
+        )
+    if rnd.status not in ("closed", "published"):
+        raise RuleViolation(
+            f"round {rnd.number} is {rnd.status}; close it before publishing results"
+        )
+    card.published = True
+    if rnd.published_at is None:
+        rnd.published_at = now
+    rnd.status = "published"
+    for t in card.content["teams"]:
+        sub = s.get(m.Submission, t["submission"])
+        assert sub is not None
+        c = s.get(m.Consortium, sub.consortium_id)
+        assert c is not None
+        sub.status = t["decision"]
+        c.status = {"advance": "selected", "eliminate": "eliminated", "disqualify": "disqualified"}[
+            t["decision"]
+        ]
+    _event(
+        s,
+        actor,
+        "results.published",
+        {
+            "round": rnd.number,
+            "issue": card.issue,
+            "rules_hash": card.content["rules"]["hash"],
+            "amended": card.content["rules"]["amended"],
+        },
+        now,
+    )
+    return card
+
+
+def file_appeal(
+    s: Session, rnd: m.Round, consortium: m.Consortium, text: str, *, actor: str, now: datetime
+) -> m.Appeal:
+    """File an appeal. A late one is recorded as rejected with its reason (and the caller is told)."""
+    if not text.strip():
+        raise InputError("an appeal needs a written statement")
+    if not s.execute(
+        select(m.Submission).where(
+            m.Submission.round_id == rnd.id, m.Submission.consortium_id == consortium.id
+        )
+    ).first():
+        raise RuleViolation(f"'{consortium.name}' has no submission in round {rnd.number}")
+    rules = ruleset_of(s.get(m.RuleSetRow, rnd.ruleset_id))  # type: ignore[arg-type]
+    check = check_appeal_time(rnd.published_at, rules.appeal_window_days, now)
+    status = "pending" if check.accepted else "rejected_late"
+    a = m.Appeal(
+        round_id=rnd.id,
+        consortium_id=consortium.id,
+        filed_at=now,
+        text=text,
+        status=status,
+        reason=check.reason,
+    )
+    s.add(a)
+    s.flush()
+    _event(
+        s,
+        actor,
+        "appeal.filed" if check.accepted else "appeal.rejected_late",
+        {
+            "appeal": a.id,
+            "round": rnd.number,
+            "consortium": consortium.name,
+            "status": status,
+            "reason": check.reason,
+            "deadline": check.deadline,
+        },
+        now,
+    )
+    return a
+
+
+def decide_appeal(
+    s: Session,
+    appeal: m.Appeal,
+    *,
+    upheld: bool,
+    resolution: str,
+    score_changes: Sequence[tuple[int, str, Measurement]] = (),
+    actor: str,
+    now: datetime,
+) -> m.Scorecard | None:
+    """Decide a pending appeal. Score changes record edits and reissue the results."""
+    if appeal.status != "pending":
+        raise RuleViolation(
+            f"appeal {appeal.id} is {appeal.status}; only a pending appeal can be decided"
+        )
+    if len(resolution.strip()) < 10:
+        raise InputError("a decision needs a written resolution (at least 10 characters)")
+    if score_changes and not upheld:
+        raise InputError("a dismissed appeal cannot change scores")
+    appeal.status = "upheld" if upheld else "dismissed"
+    appeal.resolution, appeal.decided_by, appeal.decided_at = resolution, actor, now
+    _event(
+        s,
+        actor,
+        "appeal.decided",
+        {"appeal": appeal.id, "status": appeal.status, "resolution": resolution},
+        now,
+    )
+    if not score_changes:
+        return None
+    rnd = s.get(m.Round, appeal.round_id)
+    assert rnd is not None
+    for sub_id, part, new in score_changes:
+        row = s.execute(
+            select(m.Result).where(
+                m.Result.submission_id == sub_id, m.Result.part == part, m.Result.subject == "model"
+            )
+        ).scalar_one_or_none()
+        if row is None:
+            raise NotFoundError(f"submission {sub_id} has no result for part '{part}'")
+        before = {"value": row.value, "lo": row.lo, "hi": row.hi}
+        after = {"value": new.value, "lo": new.lo, "hi": new.hi}
+        s.add(
+            m.ScoreEdit(
+                submission_id=sub_id,
+                part=part,
+                before=before,
+                after=after,
+                actor=actor,
+                reason=f"appeal {appeal.id}: {resolution}",
+                at=now,
+            )
+        )
+        row.value, row.lo, row.hi = new.value, new.lo, new.hi
+        row.source = f"{row.source} | edited by appeal {appeal.id}"
+        _event(
+            s,
+            actor,
+            "score.edited",
+            {
+                "submission": sub_id,
+                "part": part,
+                "before": before,
+                "after": after,
+                "appeal": appeal.id,
+            },
+            now,
+        )
+    s.flush()
+    card = compute_scorecard(s, rnd, actor=actor, now=now)
+    return publish_results(s, rnd, actor=actor, now=now) if card else None
