@@ -219,7 +219,8 @@ def _rank_and_decide(
     )
     out: list[TeamScore] = []
     for i, s in enumerate(eligible):
-        upper = 1 + sum(1 for o in scored if o.team != s.team and o.total_lo > s.total_hi)
+        # Among eligible teams only: a disqualified team never occupies a rank above them.
+        upper = 1 + sum(1 for o in eligible if o.team != s.team and o.total_lo > s.total_hi)
         if adv.min_total is not None and s.total < adv.min_total:
             decision: Decision = "eliminate"
             reason = f"total {s.total:.2f} below the minimum {adv.min_total:.2f}"

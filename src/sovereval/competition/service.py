@@ -72,6 +72,26 @@ def get_submission(s: Session, submission_id: int) -> m.Submission:
     return sub
 
 
+def get_ruleset(s: Session, ruleset_id: int | None) -> m.RuleSetRow:
+    row = s.get(m.RuleSetRow, ruleset_id) if ruleset_id is not None else None
+    if row is None:
+        raise NotFoundError(f"no rule set with id {ruleset_id}")
+    return row
+
+
+def submission_of(s: Session, rnd: m.Round, consortium: m.Consortium) -> m.Submission:
+    """The consortium's (first) submission in a round."""
+    sub = s.execute(
+        select(m.Submission)
+        .where(m.Submission.round_id == rnd.id, m.Submission.consortium_id == consortium.id)
+        .order_by(m.Submission.id)
+        .limit(1)
+    ).scalar_one_or_none()
+    if sub is None:
+        raise NotFoundError(f"'{consortium.name}' has no submission in round {rnd.number}")
+    return sub
+
+
 def ruleset_of(row: m.RuleSetRow) -> RuleSet:
     return RuleSet.from_dict(row.content)
 

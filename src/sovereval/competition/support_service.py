@@ -79,8 +79,16 @@ def _applicant_kind(c: m.Consortium) -> str:
 
 
 def apply_wildcard(
-    s: Session, call: m.WildcardCall, consortium: m.Consortium, *, actor: str, now: datetime
+    s: Session,
+    call: m.WildcardCall,
+    consortium: m.Consortium,
+    *,
+    actor: str,
+    now: datetime,
+    kind: str | None = None,
 ) -> m.WildcardApplication:
+    """Apply to a call. ``kind`` distinguishes a new consortium from an earlier applicant
+    (both are recorded with status ``applicant``); eliminated teams are recognised by status."""
     if call.status != "open":
         raise RuleViolation(f"wild-card call {call.id} is closed")
     if not (call.opens_at <= now < call.closes_at):
@@ -90,7 +98,11 @@ def apply_wildcard(
         )
     if consortium.status in ACTIVE and consortium.status != "applicant":
         raise RuleViolation(f"'{consortium.name}' is still in the competition and cannot apply")
-    kind = _applicant_kind(consortium)
+    found = _applicant_kind(consortium)
+    if kind is None or found == "eliminated":
+        kind = found
+    elif kind not in ("new", "earlier_applicant"):
+        raise InputError(f"applicant kind must be 'new' or 'earlier_applicant', not '{kind}'")
     if consortium.status == "disqualified":
         raise RuleViolation(f"'{consortium.name}' was disqualified and is not eligible")
     wildcard.check_eligible(kind, call.eligible_kinds)

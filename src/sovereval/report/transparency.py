@@ -1,0 +1,139 @@
+"""The public transparency report: every number traceable to its inputs, rules and ledger."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from sovereval.competition import results_service as rs
+from sovereval.competition import service as svc
+from sovereval.competition.rules import RuleSet, diff_rules
+from sovereval.ledger.log import head_hash, verify_store
+from sovereval.report.figures import breakdown_svg, rank_interval_svg
+from sovereval.store import models as m
+
+
+def _env() -> Environment:
+    return Environment(
+        loader=PackageLoader("sovereval.report", "templates"), autoescape=select_autoescape()
+    )
+
+
+def report_data(s: Session, prog: m.Programme) -> dict[str, Any]:
+    """Everything the report shows, as plain data (also served as JSON)."""
+    rounds = []
+    for rnd in s.execute(
+        select(m.Round).where(m.Round.programme_id == prog.id).order_by(m.Round.number)
+    ).scalars():
+        card = rs.latest_scorecard(s, rnd, published_only=True)
+        history = svc.rule_history(s, rnd)
+        versions = []
+        prev: RuleSet | None = None
+        for row in history:
+            cur = RuleSet.from_dict(row.content)
+            versions.append(
+                {
+                    "version": row.version,
+                    "hash": row.content_hash,
+                    "status": row.status,
+                    "amendment": row.is_amendment,
+                    "rationale": row.rationale,
+                    "at": (row.published_at or row.created_at).isoformat(),
+                    "changes": []
+                    if prev is None
+                    else [{"path": p, "old": a, "new": b} for p, a, b in diff_rules(prev, cur)],
+                }
+            )
+            prev = cur
+        appeals = []
+        for a in s.execute(
+            select(m.Appeal).where(m.Appeal.round_id == rnd.id).order_by(m.Appeal.id)
+        ).scalars():
+            c = s.get(m.Consortium, a.consortium_id)
+            appeals.append(
+                {
+                    "id": a.id,
+                    "team": c.name if c else "?",
+                    "filed_at": a.filed_at.isoformat(),
+                    "status": a.status,
+                    "reason": a.reason,
+                    "resolution": a.resolution,
+                }
+            )
+        edits = []
+        for e in s.execute(
+            select(m.ScoreEdit)
+            .join(m.Submission, m.Submission.id == m.ScoreEdit.submission_id)
+            .where(m.Submission.round_id == rnd.id)
+            .order_by(m.ScoreEdit.id)
+        ).scalars():
+            edits.append(
+                {
+                    "submission": e.submission_id,
+                    "part": e.part,
+                    "before": e.before,
+                    "after": e.after,
+                    "actor": e.actor,
+                    "reason": e.reason,
+                    "at": e.at.isoformat(),
+                }
+            )
+        calls = []
+        for call in s.execute(
+            select(m.WildcardCall).where(m.WildcardCall.round_id == rnd.id)
+        ).scalars():
+            calls.append(
+                {
+                    "id": call.id,
+                    "eligible": call.eligible_kinds,
+                    "panel": call.panel,
+                    "status": call.status,
+                    "outcome": call.outcome,
+                }
+            )
+        rounds.append(
+            {
+                "number": rnd.number,
+                "name": rnd.name,
+                "status": rnd.status,
+                "published_at": rnd.published_at.isoformat() if rnd.published_at else None,
+                "scorecard": card.content if card else None,
+                "issue": card.issue if card else None,
+                "rules": versions,
+                "appeals": appeals,
+                "edits": edits,
+                "wildcard_calls": calls,
+            }
+        )
+    seq, head = head_hash(s)
+    check = verify_store(s)
+    return {
+        "programme": prog.name,
+        "description": prog.description,
+        "rounds": rounds,
+        "ledger": {"events": seq, "head": head, "verified": check.ok, "problem": check.problem},
+        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+
+
+def render_report(data: dict[str, Any]) -> str:
+    figures = {}
+    for r in data["rounds"]:
+        if r["scorecard"]:
+            teams = sorted(r["scorecard"]["teams"], key=lambda t: t["rank"])
+            figures[r["number"]] = {
+                "breakdown": breakdown_svg(teams),
+                "ranks": rank_interval_svg(teams),
+            }
+    return _env().get_template("transparency.html.j2").render(data=data, figures=figures)
+
+
+def write_report(s: Session, prog: m.Programme, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render_report(report_data(s, prog)), encoding="utf-8")
+    return path
