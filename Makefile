@@ -21,7 +21,6 @@ demo: $(STAMP)
 	$(BIN)/sovereval demo
 
 test: $(STAMP)
-	$(BIN)/python -m tests.setup_assets
 	$(BIN)/python -m pytest -n 2 -q
 
 lint: $(STAMP)

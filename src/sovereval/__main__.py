@@ -1,0 +1,3 @@
+from sovereval.cli.main import main
+
+main()
