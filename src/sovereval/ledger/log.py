@@ -19,6 +19,10 @@ from sovereval.store.models import LedgerEvent, LedgerHead
 
 
 def _head(session: Session) -> LedgerHead:
+    """The head row, locked once per transaction and then reused (batched appends stay cheap)."""
+    cached = session.info.get("ledger_head")
+    if cached is not None and cached[0] is session.get_transaction():
+        return cached[1]  # type: ignore[no-any-return]
     head = session.execute(
         select(LedgerHead).where(LedgerHead.id == 1).with_for_update()
     ).scalar_one_or_none()
@@ -26,6 +30,7 @@ def _head(session: Session) -> LedgerHead:
         head = LedgerHead(id=1, seq=0, hash=GENESIS)
         session.add(head)
         session.flush()
+    session.info["ledger_head"] = (session.get_transaction(), head)
     return head
 
 
@@ -50,29 +55,30 @@ def append(
         )
     )
     head.seq, head.hash = ev.seq, ev.hash
-    session.flush()
     return ev
 
 
 def iter_events(session: Session, batch: int = 5000) -> Iterator[Event]:
-    """Stream events in sequence order without loading the whole table."""
+    """Stream events in sequence order without loading the whole table (plain rows, no ORM)."""
+    cols = (
+        LedgerEvent.seq,
+        LedgerEvent.at,
+        LedgerEvent.actor,
+        LedgerEvent.kind,
+        LedgerEvent.payload,
+        LedgerEvent.prev_hash,
+        LedgerEvent.hash,
+    )
     last = 0
     while True:
-        rows = (
-            session.execute(
-                select(LedgerEvent)
-                .where(LedgerEvent.seq > last)
-                .order_by(LedgerEvent.seq)
-                .limit(batch)
-            )
-            .scalars()
-            .all()
-        )
+        rows = session.execute(
+            select(*cols).where(LedgerEvent.seq > last).order_by(LedgerEvent.seq).limit(batch)
+        ).all()
         if not rows:
             return
         for r in rows:
-            yield Event(r.seq, r.at, r.actor, r.kind, r.payload, r.prev_hash, r.hash)
-        last = rows[-1].seq
+            yield Event(r[0], r[1], r[2], r[3], r[4], r[5], r[6])
+        last = rows[-1][0]
 
 
 def verify_store(session: Session, expected_head: str | None = None) -> VerifyResult:

@@ -16,6 +16,8 @@ model's safetensors line up tensor for tensor. The original name stays in :attr:
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import mmap
 import re
 import struct
@@ -27,7 +29,7 @@ import numpy as np
 
 from sovereval.errors import HostileInputError, InputError, UnsupportedFormatError
 from sovereval.provenance.formats.base import FloatArray, SourceMeta, TensorInfo
-from sovereval.provenance.formats.safetensors_io import decode
+from sovereval.provenance.formats.safetensors_io import decode, release
 
 MAX_COUNT = 1_000_000
 """Cap on tensor count, key/value count and array length (SmolLM2: 272 / 33 / 49152)."""
@@ -149,7 +151,9 @@ def parse_header(path: Path, buf: Any, size: int) -> tuple[dict[str, Any], list[
         try:
             block, type_size = GGML_QUANT_SIZES[GGMLQuantizationType(qtype)]
         except (ValueError, KeyError):
-            raise UnsupportedFormatError(f"{path}: tensor {name!r} has unknown type {qtype}") from None
+            raise UnsupportedFormatError(
+                f"{path}: tensor {name!r} has unknown type {qtype}"
+            ) from None
         numel = int(np.prod(dims, dtype=object)) if dims else 1
         if dims and dims[0] % block:
             raise w.fail(f"tensor {name!r} row of {dims[0]} is not a multiple of block {block}")
@@ -171,7 +175,7 @@ def parse_header(path: Path, buf: Any, size: int) -> tuple[dict[str, Any], list[
             )
         spans.append((t["start"], t["start"] + t["nbytes"], t["name"]))
     spans.sort()
-    for (_, end, prev), (begin, _, name) in zip(spans, spans[1:], strict=False):
+    for (_, end, prev), (begin, _, name) in itertools.pairwise(spans):
         if begin < end:
             raise w.fail(f"tensor {name!r} overlaps tensor {prev!r}")
     return kv, tensors
@@ -338,6 +342,7 @@ class GGUFSource:
             out = decode(self._mm, _PLAIN[r["qtype"]], r["start"], numel).reshape(shape)
         else:
             out = self._dequantize(r, shape)
+        release(self._mm, r["start"], r["nbytes"])
         return self._unpermute(r, out)
 
     def _dequantize(self, r: dict[str, Any], shape: tuple[int, ...]) -> FloatArray:
@@ -365,14 +370,14 @@ class GGUFSource:
         if self.arch not in PERMUTED_ARCHS or not m or m.group(2) not in ("attn_q", "attn_k"):
             return w
         layer = int(m.group(1))
-        n_head, n_kv = (h[layer] if isinstance(h, list) and layer < len(h) else h for h in self._heads)
+        n_head, n_kv = (
+            h[layer] if isinstance(h, list) and layer < len(h) else h for h in self._heads
+        )
         n = n_head if m.group(2) == "attn_q" else n_kv
         return unpermute_rows(w, n) if isinstance(n, int) else w
 
     def close(self) -> None:
         mm, self._mm = self._mm, None
         if mm is not None:
-            try:
+            with contextlib.suppress(BufferError):
                 mm.close()
-            except BufferError:
-                pass
