@@ -44,7 +44,7 @@ def breakdown_svg(teams: Sequence[Mapping[str, Any]]) -> str:
         ax.text(t["total_hi"] + 0.8, y, f"{t['total']:.1f}{mark}", va="center", fontsize=8)
     ax.set_xlim(0, 110)
     ax.set_xlabel("points (of 100), with 95% interval of the total")
-    ax.legend(loc="lower right", fontsize=8, frameon=False)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=3, fontsize=8, frameon=False)
     ax.spines[["top", "right"]].set_visible(False)
     return _svg(fig)
 

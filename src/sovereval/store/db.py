@@ -18,6 +18,10 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from sovereval.errors import InputError
+from sovereval.store import evaluation_models, models, web_models
+
+# Every table module is imported here so the ORM knows all mappings before first use.
+_TABLE_MODULES = (models, web_models, evaluation_models)
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
