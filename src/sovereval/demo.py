@@ -18,6 +18,8 @@ from typing import Any
 import numpy as np
 
 from sovereval import demo_inputs
+from sovereval.arena import populate
+from sovereval.arena import service as arena
 from sovereval.competition import results_service as rs
 from sovereval.competition import service as svc
 from sovereval.competition import support_service as sup
@@ -129,6 +131,24 @@ def run_demo(
                 now=t_sub,
             )
 
+    step("User evaluation: quota-balanced panel, blind battles, Bradley-Terry")
+    spec = demo_inputs.example("user_eval.json")
+    with store.session() as s:
+        prog = svc.get_programme(s, teams["programme"]["name"])
+        rnd = svc.get_round(s, prog, 1)
+        populate.simulate_round(
+            s,
+            rnd,
+            spec["strengths"],
+            panel_size=int(spec["panel_size"]),
+            battles=int(spec["battles"]),
+            tie_prob=float(spec["tie_probability"]),
+            rng=rng,
+            start=t_sub + timedelta(days=1),
+        )
+        fit = arena.fit_round(s, rnd, rng=rng, n_boot=200)
+        users = {team: Measurement(*fit.field_win[team]) for team in fit.models}
+
     step("Mid-round amendment (flagged wherever results appear)")
     with store.session() as s:
         prog = svc.get_programme(s, teams["programme"]["name"])
@@ -160,7 +180,6 @@ def run_demo(
     step("Benchmarks, expert review and user evaluation inputs")
     bench = demo_inputs.example("benchmark_results.json")
     experts = demo_inputs.expert_inputs(rng)
-    users = demo_inputs.user_inputs(rng)
     t_eval = t0 + timedelta(days=160)
     with store.session() as s:
         prog = svc.get_programme(s, teams["programme"]["name"])

@@ -40,28 +40,6 @@ def expert_inputs(rng: np.random.Generator) -> dict[str, Measurement]:
     }
 
 
-def user_inputs(rng: np.random.Generator) -> dict[str, Measurement]:
-    """Blind battles simulated from known strengths; each team's share of wins (ties half)
-    with a bootstrap interval over battles."""
-    spec = example("user_eval.json")
-    names = list(spec["strengths"])
-    beta = np.array([spec["strengths"][n] for n in names], dtype=float)
-    n, tie_p = int(spec["battles"]), float(spec["tie_probability"])
-    k = len(names)
-    a = rng.integers(0, k, size=n)
-    b = (a + rng.integers(1, k, size=n)) % k
-    p_a = 1.0 / (1.0 + np.exp(beta[b] - beta[a]))
-    u = rng.random(n)
-    tie = u < tie_p
-    win_a = (~tie) & (rng.random(n) < p_a)
-    score_a = np.where(tie, 0.5, win_a.astype(float))
-    out: dict[str, Measurement] = {}
-    for i, name in enumerate(names):
-        mine = np.concatenate([score_a[a == i], 1.0 - score_a[b == i]])
-        out[name] = mean_interval(list(mine), rng, n_boot=500)
-    return out
-
-
 def provenance_inputs(rng: np.random.Generator) -> dict[str, list[dict[str, Any]]]:
     """Per team, provenance findings recorded with its submission (see ``sovereval provenance``)."""
     findings = example("provenance.json")

@@ -1,0 +1,446 @@
+"""User evaluation on the store: panel, frozen roster, blind battles, votes and the fit.
+
+Every accepted vote is written with its ledger event in the caller's transaction; a duplicate
+vote is refused by the database's unique constraint as well as by the check here, so no accepted
+vote is ever lost or counted twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
+from scipy.special import expit
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from sovereval.arena.bt import (
+    OUTCOME_A,
+    OUTCOME_B,
+    OUTCOME_BOTH_BAD,
+    OUTCOME_TIE,
+    bootstrap_bradley_terry,
+    deduplicate_battles,
+    fit_bradley_terry,
+    win_matrix,
+    rate,
+)
+from sovereval.arena.integrity import SPRTSettings, screen_panelists
+from sovereval.arena.leaks import find_leaks
+from sovereval.arena.pairing import choose_pair
+from sovereval.arena.panel import CATEGORIES
+from sovereval.errors import ConflictError, InputError, NotFoundError, RuleViolation
+from sovereval.ledger.log import append
+from sovereval.store import evaluation_models as em
+from sovereval.store import models as m
+
+OUTCOMES = {"a": OUTCOME_A, "b": OUTCOME_B, "tie": OUTCOME_TIE, "both_bad": OUTCOME_BOTH_BAD}
+
+
+def enrol_panelist(
+    s: Session,
+    rnd: m.Round,
+    code: str,
+    *,
+    gender: str,
+    region: str,
+    age_band: str,
+    proficiency: str,
+    actor: str,
+    now: datetime,
+) -> em.Panelist:
+    values = {"gender": gender, "region": region, "age_band": age_band, "proficiency": proficiency}
+    for what, value in values.items():
+        allowed = CATEGORIES[what]
+        if value not in allowed:
+            raise InputError(
+                f"panelist {code}: {what} must be one of {', '.join(allowed)}, not '{value}'"
+            )
+    if s.execute(
+        select(em.Panelist).where(em.Panelist.round_id == rnd.id, em.Panelist.code == code)
+    ).first():
+        raise ConflictError(f"panelist '{code}' is already enrolled in round {rnd.number}")
+    p = em.Panelist(
+        round_id=rnd.id,
+        code=code,
+        gender=gender,
+        region=region,
+        age_band=age_band,
+        proficiency=proficiency,
+        created_at=now,
+    )
+    s.add(p)
+    s.flush()
+    # The ledger records the stratum, never a name: panelists are pseudonymous.
+    append(
+        s,
+        actor=actor,
+        kind="panel.enrolled",
+        body={
+            "round": rnd.number,
+            "panelist": code,
+            "stratum": [gender, region, age_band, proficiency],
+        },
+        at=now,
+    )
+    return p
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def freeze_roster(
+    s: Session, rnd: m.Round, *, rng: np.random.Generator, actor: str, now: datetime
+) -> list[em.ArenaModel]:
+    """Fix the round's models behind random aliases. A roster cannot be changed mid-round."""
+    if s.execute(select(em.ArenaModel).where(em.ArenaModel.round_id == rnd.id)).first():
+        raise RuleViolation(
+            f"round {rnd.number} already has a frozen roster; models cannot be swapped mid-round"
+        )
+    subs = (
+        s.execute(
+            select(m.Submission).where(m.Submission.round_id == rnd.id).order_by(m.Submission.id)
+        )
+        .scalars()
+        .all()
+    )
+    if len(subs) < 2:
+        raise RuleViolation("a user evaluation needs at least two models")
+    aliases = rng.permutation(len(subs))
+    rows = []
+    for sub, k in zip(subs, aliases, strict=True):
+        row = em.ArenaModel(
+            round_id=rnd.id,
+            submission_id=sub.id,
+            alias=f"model-{int(k) + 1:02d}",
+            endpoint=sub.endpoint,
+            endpoint_digest=_digest(sub.endpoint),
+        )
+        s.add(row)
+        rows.append(row)
+    s.flush()
+    append(
+        s,
+        actor=actor,
+        kind="arena.roster_frozen",
+        body={
+            "round": rnd.number,
+            "roster": [{"alias": r.alias, "endpoint_sha256": r.endpoint_digest} for r in rows],
+        },
+        at=now,
+    )
+    return rows
+
+
+def roster(s: Session, rnd: m.Round) -> list[em.ArenaModel]:
+    rows = (
+        s.execute(
+            select(em.ArenaModel).where(em.ArenaModel.round_id == rnd.id).order_by(em.ArenaModel.id)
+        )
+        .scalars()
+        .all()
+    )
+    for r in rows:
+        sub = s.get(m.Submission, r.submission_id)
+        if sub is None or _digest(sub.endpoint) != r.endpoint_digest:
+            raise RuleViolation(
+                f"{r.alias}: the model behind it changed after the roster was frozen (variant swap)"
+            )
+    return list(rows)
+
+
+def exposure_counts(
+    s: Session, rnd: m.Round, models: Sequence[em.ArenaModel]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Appearances per model and battles per pair so far in the round."""
+    index = {r.id: i for i, r in enumerate(models)}
+    n = len(models)
+    app = np.zeros(n, dtype=np.int64)
+    pc = np.zeros((n, n), dtype=np.int64)
+    q = select(em.Battle.model_a, em.Battle.model_b).where(em.Battle.round_id == rnd.id)
+    for a, b in s.execute(q).all():
+        i, j = index[a], index[b]
+        app[i] += 1
+        app[j] += 1
+        pc[i, j] += 1
+        pc[j, i] += 1
+    return app, pc
+
+
+def start_battle(
+    s: Session,
+    rnd: m.Round,
+    panelist: em.Panelist,
+    prompt: str,
+    *,
+    prompt_source: str = "own",
+    rng: np.random.Generator,
+    now: datetime,
+    models: Sequence[em.ArenaModel] | None = None,
+    counts: tuple[np.ndarray, np.ndarray] | None = None,
+) -> em.Battle:
+    """Pick the next pair for equal exposure (sides randomly swapped) and open a battle.
+
+    Bulk callers pass the roster and the running ``counts`` (updated in place) to avoid
+    re-reading the round's battles for every new one.
+    """
+    if panelist.status != "active":
+        raise RuleViolation(f"panelist {panelist.code} is {panelist.status}")
+    if not prompt.strip():
+        raise InputError("a battle needs a prompt")
+    models = roster(s, rnd) if models is None else models
+    if not models:
+        raise RuleViolation(f"round {rnd.number} has no frozen roster")
+    app, pc = exposure_counts(s, rnd, models) if counts is None else counts
+    i, j = choose_pair(app, pc, rng)
+    app[i] += 1
+    app[j] += 1
+    pc[i, j] += 1
+    pc[j, i] += 1
+    battle = em.Battle(
+        round_id=rnd.id,
+        panelist_id=panelist.id,
+        model_a=models[i].id,
+        model_b=models[j].id,
+        prompt=prompt,
+        prompt_source=prompt_source,
+        status="pending",
+        created_at=now,
+    )
+    s.add(battle)
+    s.flush()
+    return battle
+
+
+def record_answers(
+    s: Session, battle: em.Battle, answer_a: str, answer_b: str, names: Sequence[str] = ()
+) -> em.Battle:
+    """Store both answers; a battle whose answers reveal an identity is kept but never scored."""
+    battle.answer_a, battle.answer_b = answer_a, answer_b
+    battle.leak = bool(
+        find_leaks(answer_a, names, prompt=battle.prompt)
+        or find_leaks(answer_b, names, prompt=battle.prompt)
+    )
+    battle.status = "ready"
+    return battle
+
+
+def battle_view(s: Session, battle: em.Battle) -> dict[str, Any]:
+    """What a panelist may see: answers under neutral labels; identities only after the vote."""
+    view: dict[str, Any] = {
+        "battle": battle.id,
+        "prompt": battle.prompt,
+        "status": battle.status,
+        "answers": {"A": battle.answer_a, "B": battle.answer_b},
+    }
+    if battle.status == "voted":
+        view["revealed"] = {
+            side: identity(s, mid) for side, mid in (("A", battle.model_a), ("B", battle.model_b))
+        }
+    return view
+
+
+def identity(s: Session, arena_model_id: int) -> dict[str, str]:
+    am = s.get(em.ArenaModel, arena_model_id)
+    assert am is not None
+    sub = s.get(m.Submission, am.submission_id)
+    assert sub is not None
+    team = s.get(m.Consortium, sub.consortium_id)
+    return {"alias": am.alias, "model": sub.model_name, "team": team.name if team else ""}
+
+
+@dataclass(frozen=True)
+class VoteInput:
+    outcome: str
+    reliability_a: int
+    practicality_a: int
+    reliability_b: int
+    practicality_b: int
+    comment: str = ""
+
+
+def cast_vote(
+    s: Session,
+    battle: em.Battle,
+    panelist: em.Panelist,
+    vote: VoteInput,
+    *,
+    daily_cap: int,
+    now: datetime,
+    day_offset_hours: int = 9,
+) -> em.Vote:
+    """Accept one vote: the panelist's own open battle, once, within the daily cap."""
+    if vote.outcome not in OUTCOMES:
+        raise InputError(f"vote must be one of {', '.join(OUTCOMES)}, not '{vote.outcome}'")
+    for v in (vote.reliability_a, vote.practicality_a, vote.reliability_b, vote.practicality_b):
+        if not 1 <= int(v) <= 5:
+            raise InputError("ratings are on a 1-5 scale")
+    if battle.panelist_id != panelist.id:
+        raise RuleViolation("a panelist can only vote on their own battle")
+    if (
+        battle.status == "voted"
+        or s.execute(select(em.Vote.id).where(em.Vote.battle_id == battle.id)).first()
+    ):
+        raise ConflictError(f"battle {battle.id} already has a vote; duplicate votes are rejected")
+    if battle.status != "ready":
+        raise RuleViolation(f"battle {battle.id} is {battle.status}; answers are not ready")
+    local = now.astimezone(UTC) + timedelta(hours=day_offset_hours)
+    day_start = local.replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(
+        hours=day_offset_hours
+    )
+    today = s.execute(
+        select(func.count(em.Vote.id)).where(
+            em.Vote.panelist_id == panelist.id, em.Vote.at >= day_start
+        )
+    ).scalar_one()
+    if today >= daily_cap:
+        raise RuleViolation(f"daily cap of {daily_cap} votes reached for panelist {panelist.code}")
+    row = em.Vote(
+        battle_id=battle.id,
+        panelist_id=panelist.id,
+        outcome=vote.outcome,
+        reliability_a=vote.reliability_a,
+        practicality_a=vote.practicality_a,
+        reliability_b=vote.reliability_b,
+        practicality_b=vote.practicality_b,
+        comment=vote.comment,
+        at=now,
+    )
+    s.add(row)
+    battle.status = "voted"
+    try:
+        s.flush()
+    except IntegrityError as exc:
+        raise ConflictError(
+            f"battle {battle.id} already has a vote; duplicate votes are rejected"
+        ) from exc
+    a = s.get(em.ArenaModel, battle.model_a)
+    b = s.get(em.ArenaModel, battle.model_b)
+    assert a is not None and b is not None
+    append(
+        s,
+        actor=f"panelist:{panelist.code}",
+        kind="arena.vote",
+        body={
+            "battle": battle.id,
+            "a": a.alias,
+            "b": b.alias,
+            "outcome": vote.outcome,
+            "leak": battle.leak,
+            "ratings": [
+                vote.reliability_a,
+                vote.practicality_a,
+                vote.reliability_b,
+                vote.practicality_b,
+            ],
+        },
+        at=now,
+    )
+    return row
+
+
+@dataclass(frozen=True)
+class RoundFit:
+    models: tuple[str, ...]
+    """Team names, in roster order."""
+    rows: tuple[dict[str, Any], ...]
+    field_win: Mapping[str, tuple[float, float, float]]
+    """Expected win probability against the rest of the field: (value, lo, hi)."""
+    n_votes: int
+    n_leaks: int
+    n_flagged: int
+    likert: Mapping[str, Mapping[str, tuple[float, float, float]]]
+
+
+def fit_round(
+    s: Session,
+    rnd: m.Round,
+    *,
+    rng: np.random.Generator,
+    n_boot: int = 200,
+    sprt: SPRTSettings | None = None,
+) -> RoundFit:
+    """Bradley-Terry on the round's scored votes (leaks and flagged panelists excluded)."""
+    models = roster(s, rnd)
+    if not models:
+        raise NotFoundError(f"round {rnd.number} has no roster")
+    index = {r.id: i for i, r in enumerate(models)}
+    names = tuple(identity(s, r.id)["team"] for r in models)
+    q = (
+        select(
+            em.Battle.model_a,
+            em.Battle.model_b,
+            em.Battle.leak,
+            em.Vote.outcome,
+            em.Vote.panelist_id,
+            em.Vote.reliability_a,
+            em.Vote.practicality_a,
+            em.Vote.reliability_b,
+            em.Vote.practicality_b,
+        )
+        .join(em.Vote, em.Vote.battle_id == em.Battle.id)
+        .where(em.Battle.round_id == rnd.id)
+        .order_by(em.Vote.id)
+    )
+    rows = s.execute(q).all()
+    if not rows:
+        raise RuleViolation(f"round {rnd.number} has no votes to fit")
+    leak = np.array([r[2] for r in rows], dtype=bool)
+    a = np.array([index[r[0]] for r in rows], dtype=np.int64)
+    b = np.array([index[r[1]] for r in rows], dtype=np.int64)
+    o = np.array([OUTCOMES[r[3]] for r in rows], dtype=np.int64)
+    who = [str(r[4]) for r in rows]
+    keep = ~leak
+    cells = deduplicate_battles(a[keep], b[keep], o[keep], len(models))
+    beta = fit_bradley_terry(win_matrix(cells)).beta
+    screen = screen_panelists(
+        [w for w, k in zip(who, keep, strict=True) if k],
+        a[keep],
+        b[keep],
+        o[keep],
+        beta,
+        sprt or SPRTSettings(),
+    )
+    flagged = screen.flagged
+    keep2 = keep & np.array([w not in flagged for w in who])
+    cells = deduplicate_battles(a[keep2], b[keep2], o[keep2], len(models))
+    ratings = rate(cells, names, rng, n_boot=n_boot)
+    boots = bootstrap_bradley_terry(cells, rng, n_boot=n_boot)
+    field = {}
+    for i, name in enumerate(names):
+
+        def win(beta_row: np.ndarray, i: int = i) -> float:
+            others = np.delete(beta_row, i)
+            return float(expit(beta_row[i] - others).mean())
+
+        point = win(np.asarray(ratings.log_strength))
+        samples = np.array([win(bb) for bb in boots])
+        lo, hi = np.percentile(samples, [2.5, 97.5])
+        field[name] = (point, float(min(lo, point)), float(max(hi, point)))
+    likert: dict[str, dict[str, tuple[float, float, float]]] = {}
+    for crit, ka, kb in (("reliability", 5, 7), ("practicality", 6, 8)):
+        for i, name in enumerate(names):
+            vals = np.array(
+                [r[ka] for r, k in zip(rows, keep2, strict=True) if k and index[r[0]] == i]
+                + [r[kb] for r, k in zip(rows, keep2, strict=True) if k and index[r[1]] == i],
+                dtype=float,
+            )
+            if vals.size:
+                bs = vals[rng.integers(0, vals.size, (500, vals.size))].mean(axis=1)
+                lo, hi = np.percentile(bs, [2.5, 97.5])
+                likert.setdefault(name, {})[crit] = (float(vals.mean()), float(lo), float(hi))
+    return RoundFit(
+        names,
+        tuple(ratings.rows()),
+        field,
+        int(keep2.sum()),
+        int(leak.sum()),
+        screen.n_flagged,
+        likert,
+    )
