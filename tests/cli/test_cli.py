@@ -12,19 +12,38 @@ from pathlib import Path
 import pytest
 
 
-def run(*args: str, db: Path | None = None, check: bool = False) -> subprocess.CompletedProcess[str]:
+def run(
+    *args: str, db: Path | None = None, check: bool = False
+) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "COLUMNS": "200"}
     if db is not None:
         env["SOVEREVAL_DB"] = str(db)
-    return subprocess.run([sys.executable, "-m", "sovereval", *args], capture_output=True, text=True, env=env,
-                          check=check, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "sovereval", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=check,
+        timeout=600,
+    )
 
 
 def test_help_explains() -> None:
     r = run("--help")
     assert r.returncode == 0 and "tamper-evident ledger" in r.stdout
-    for group in ("programme", "team", "round", "rules", "submission", "score", "appeal", "wildcard", "audit",
-                  "report", "demo"):
+    for group in (
+        "programme",
+        "team",
+        "round",
+        "rules",
+        "submission",
+        "score",
+        "appeal",
+        "wildcard",
+        "audit",
+        "report",
+        "demo",
+    ):
         assert group in r.stdout
 
 
@@ -51,7 +70,9 @@ def test_demo_then_audit_and_tamper(tmp_path: Path) -> None:
     # one disqualified on originality despite a top-four total, three advance.
     top = board["Hanbit AI"]
     for cat in ("benchmark", "expert", "user"):
-        assert top["categories"][cat]["points"] == max(t["categories"][cat]["points"] for t in board.values())
+        assert top["categories"][cat]["points"] == max(
+            t["categories"][cat]["points"] for t in board.values()
+        )
     decisions = sorted(t["decision"] for t in board.values())
     assert decisions == ["advance", "advance", "advance", "disqualify", "eliminate"]
     dq = next(t for t in board.values() if t["decision"] == "disqualify")
@@ -68,8 +89,10 @@ def test_demo_then_audit_and_tamper(tmp_path: Path) -> None:
     con = sqlite3.connect(db)
     seq, payload = con.execute("SELECT seq, payload FROM ledger_events WHERE seq = 17").fetchone()
     i = payload.index(":") + 2
-    con.execute("UPDATE ledger_events SET payload = ? WHERE seq = ?",
-                (payload[:i] + ("X" if payload[i] != "X" else "Y") + payload[i + 1 :], seq))
+    con.execute(
+        "UPDATE ledger_events SET payload = ? WHERE seq = ?",
+        (payload[:i] + ("X" if payload[i] != "X" else "Y") + payload[i + 1 :], seq),
+    )
     con.commit()
     con.close()
     bad = run("audit", "verify", db=db)

@@ -13,8 +13,8 @@ from sovereval.competition.rules import RuleSet, default_ruleset
 from sovereval.competition.scoring import Measurement
 from sovereval.errors import ConflictError, DeadlinePassedError, RuleViolation
 from sovereval.ledger.log import verify_store
-from sovereval.store.db import Store
 from sovereval.store import models as m
+from sovereval.store.db import Store
 
 ADMIN = "admin"
 
@@ -26,20 +26,50 @@ def _setup(store: Store, now: datetime) -> None:
             svc.add_consortium(s, p, name, f"{name} Corp", [f"{name} Univ"], actor=ADMIN, now=now)
         row = svc.create_ruleset(s, p, default_ruleset(), actor=ADMIN, now=now)
         svc.publish_ruleset(s, row, actor=ADMIN, now=now)
-        r = svc.create_round(s, p, 1, opens_at=now, closes_at=now + timedelta(days=30), advance_slots=2,
-                             ruleset=row, actor=ADMIN, now=now)
+        r = svc.create_round(
+            s,
+            p,
+            1,
+            opens_at=now,
+            closes_at=now + timedelta(days=30),
+            advance_slots=2,
+            ruleset=row,
+            actor=ADMIN,
+            now=now,
+        )
         svc.open_round(s, r, actor=ADMIN, now=now)
         for i, name in enumerate(("A", "B", "C")):
             c = svc.get_consortium(s, p, name)
-            sub = svc.register_submission(s, r, c, f"{name}-model", artefact="s3://x", files=[],
-                                          components=[{"name": "decoder", "kind": "text"}], actor=name, now=now)
+            sub = svc.register_submission(
+                s,
+                r,
+                c,
+                f"{name}-model",
+                artefact="s3://x",
+                files=[],
+                components=[{"name": "decoder", "kind": "text"}],
+                actor=name,
+                now=now,
+            )
             v = 0.8 - 0.1 * i
             for part in ("government", "common", "team"):
-                svc.record_result(s, sub, part, Measurement(v, v - 0.02, v + 0.02), actor=ADMIN, now=now)
-            svc.record_result(s, sub, "team", Measurement.exact(0.8), subject="target", actor=ADMIN, now=now)
-            svc.record_result(s, sub, "expert", Measurement(8 - i, 7.5 - i, 8.5 - i), actor=ADMIN, now=now)
-            svc.record_result(s, sub, "user", Measurement(0.6 - 0.1 * i, 0.55 - 0.1 * i, 0.65 - 0.1 * i),
-                              actor=ADMIN, now=now)
+                svc.record_result(
+                    s, sub, part, Measurement(v, v - 0.02, v + 0.02), actor=ADMIN, now=now
+                )
+            svc.record_result(
+                s, sub, "team", Measurement.exact(0.8), subject="target", actor=ADMIN, now=now
+            )
+            svc.record_result(
+                s, sub, "expert", Measurement(8 - i, 7.5 - i, 8.5 - i), actor=ADMIN, now=now
+            )
+            svc.record_result(
+                s,
+                sub,
+                "user",
+                Measurement(0.6 - 0.1 * i, 0.55 - 0.1 * i, 0.65 - 0.1 * i),
+                actor=ADMIN,
+                now=now,
+            )
 
 
 def test_full_round_and_ledger(store: Store, now: datetime) -> None:
@@ -72,8 +102,14 @@ def test_rules_frozen_amendment_needs_rationale_and_is_flagged(store: Store, now
             svc.publish_ruleset(s, row, actor=ADMIN, now=now)
     with store.session() as s:
         r = svc.get_round(s, svc.get_programme(s, "P"), 1)
-        amended = svc.amend_rules(s, r, new, rationale="Shortened after consultation with the teams.", actor=ADMIN,
-                                  now=now + timedelta(days=2))
+        amended = svc.amend_rules(
+            s,
+            r,
+            new,
+            rationale="Shortened after consultation with the teams.",
+            actor=ADMIN,
+            now=now + timedelta(days=2),
+        )
         assert amended.version == 2 and amended.is_amendment
         svc.close_round(s, r, actor=ADMIN, now=now + timedelta(days=31))
         card = rs.compute_scorecard(s, r, actor=ADMIN, now=now + timedelta(days=32))
@@ -97,14 +133,26 @@ def test_late_appeal_rejected_and_upheld_appeal_reissues(store: Store, now: date
         ok = rs.file_appeal(s, r, c, "grading error", actor="C", now=pub + timedelta(days=9))
         assert ok.status == "pending"
         sub = svc.submission_of(s, r, c)
-        card = rs.decide_appeal(s, ok, upheld=True, resolution="Answer key fixed; re-graded.",
-                                score_changes=[(sub.id, "government", Measurement(0.95, 0.93, 0.97))],
-                                actor=ADMIN, now=pub + timedelta(days=11))
+        card = rs.decide_appeal(
+            s,
+            ok,
+            upheld=True,
+            resolution="Answer key fixed; re-graded.",
+            score_changes=[(sub.id, "government", Measurement(0.95, 0.93, 0.97))],
+            actor=ADMIN,
+            now=pub + timedelta(days=11),
+        )
         assert card is not None and card.issue == 2 and card.published
         edit = s.query(m.ScoreEdit).one()
-        assert (edit.before["value"], edit.after["value"], edit.actor) == (pytest.approx(0.6), 0.95, ADMIN)
+        assert (edit.before["value"], edit.after["value"], edit.actor) == (
+            pytest.approx(0.6),
+            0.95,
+            ADMIN,
+        )
         with pytest.raises(RuleViolation, match="pending"):
-            rs.decide_appeal(s, ok, upheld=False, resolution="again and again", actor=ADMIN, now=pub)
+            rs.decide_appeal(
+                s, ok, upheld=False, resolution="again and again", actor=ADMIN, now=pub
+            )
         with pytest.raises(RuleViolation, match="published"):
             svc.record_result(s, sub, "government", Measurement.exact(1.0), actor=ADMIN, now=pub)
 
@@ -119,9 +167,20 @@ def test_wildcard_and_equal_resources(store: Store, now: datetime) -> None:
         sup.allocate(s, r, svc.get_consortium(s, p, "C"), "gpu", 80, actor=ADMIN, now=now)
         assert sup.check_resources(s, r).issues == ("C: gpu = 80, others receive 100",)
         svc.add_consortium(s, p, "New", "New Co", [], status="applicant", actor=ADMIN, now=now)
-        call = sup.open_wildcard_call(s, p, r, eligible_kinds=["new"], panel=["e1", "e2", "e3"], opens_at=now,
-                                      closes_at=now + timedelta(days=5), actor=ADMIN, now=now)
-        app = sup.apply_wildcard(s, call, svc.get_consortium(s, p, "New"), actor="New", now=now, kind="new")
+        call = sup.open_wildcard_call(
+            s,
+            p,
+            r,
+            eligible_kinds=["new"],
+            panel=["e1", "e2", "e3"],
+            opens_at=now,
+            closes_at=now + timedelta(days=5),
+            actor=ADMIN,
+            now=now,
+        )
+        app = sup.apply_wildcard(
+            s, call, svc.get_consortium(s, p, "New"), actor="New", now=now, kind="new"
+        )
         with pytest.raises(RuleViolation, match="still in the competition"):
             sup.apply_wildcard(s, call, svc.get_consortium(s, p, "A"), actor="A", now=now)
         sup.vote_wildcard(s, app, "e1", True, now=now)
@@ -132,15 +191,32 @@ def test_wildcard_and_equal_resources(store: Store, now: datetime) -> None:
         assert out.selected == ("New",)
         assert svc.get_consortium(s, p, "New").status == "wildcard"
         # The admitted team receives the standard allocation (the largest given to a team).
-        rows = s.query(m.Allocation).filter_by(consortium_id=svc.get_consortium(s, p, "New").id).all()
+        rows = (
+            s.query(m.Allocation).filter_by(consortium_id=svc.get_consortium(s, p, "New").id).all()
+        )
         assert [(a.resource, a.amount) for a in rows] == [("gpu", 100)]
     with store.session() as s:
         p = svc.get_programme(s, "P")
-        call2 = sup.open_wildcard_call(s, p, svc.get_round(s, p, 1), eligible_kinds=["new"], panel=["e1", "e2", "e3"],
-                                       opens_at=now, closes_at=now + timedelta(days=1), actor=ADMIN, now=now)
+        call2 = sup.open_wildcard_call(
+            s,
+            p,
+            svc.get_round(s, p, 1),
+            eligible_kinds=["new"],
+            panel=["e1", "e2", "e3"],
+            opens_at=now,
+            closes_at=now + timedelta(days=1),
+            actor=ADMIN,
+            now=now,
+        )
         svc.add_consortium(s, p, "Late", "Late Co", [], status="applicant", actor=ADMIN, now=now)
         with pytest.raises(DeadlinePassedError):
-            sup.apply_wildcard(s, call2, svc.get_consortium(s, p, "Late"), actor="Late", now=now + timedelta(days=2))
+            sup.apply_wildcard(
+                s,
+                call2,
+                svc.get_consortium(s, p, "Late"),
+                actor="Late",
+                now=now + timedelta(days=2),
+            )
 
 
 def test_duplicate_names_conflict(store: Store, now: datetime) -> None:

@@ -27,8 +27,8 @@ from sovereval.arena.bt import (
     bootstrap_bradley_terry,
     deduplicate_battles,
     fit_bradley_terry,
-    win_matrix,
     rate,
+    win_matrix,
 )
 from sovereval.arena.integrity import SPRTSettings, screen_panelists
 from sovereval.arena.leaks import find_leaks
