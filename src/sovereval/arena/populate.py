@@ -80,7 +80,6 @@ def simulate_round(
         rel = np.clip(np.rint(3 + np.array([sa, sa, sb, sb]) + rng.normal(0, 0.8, 4)), 1, 5).astype(
             int
         )
-        arena.cast_vote(
-            s, b, who, arena.VoteInput(outcome, *map(int, rel)), daily_cap=daily_cap, now=now
-        )
+        vote = arena.VoteInput(outcome, int(rel[0]), int(rel[1]), int(rel[2]), int(rel[3]))
+        arena.cast_vote(s, b, who, vote, daily_cap=daily_cap, now=now)
     return battles
