@@ -194,7 +194,7 @@ def _describe(aff: Affiliation, review_date: date, window_years: int) -> str:
 
 
 def _expert_affiliations(expert: Expert) -> tuple[Affiliation, ...]:
-    own = ()
+    own: tuple[Affiliation, ...] = ()
     if expert.email and "@" in expert.email:
         own = (Affiliation("", (normalise_domain(expert.email),)),)
     return (*expert.affiliations, *own)
@@ -288,9 +288,7 @@ def merge_conflicts(
         merged.setdefault((d.expert_id, d.consortium_id), []).append(
             ConflictReason("self_declared", "declared", d.reason.strip())
         )
-    return tuple(
-        Conflict(e, c, tuple(dict.fromkeys(rs))) for (e, c), rs in sorted(merged.items())
-    )
+    return tuple(Conflict(e, c, tuple(dict.fromkeys(rs))) for (e, c), rs in sorted(merged.items()))
 
 
 def find_conflicts(

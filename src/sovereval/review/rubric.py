@@ -283,12 +283,14 @@ def score_problems(
     *,
     evidence_keys: Collection[str],
     require_all: bool = True,
+    check_text: bool = True,
 ) -> tuple[str, ...]:
     """Every reason the scores cannot be accepted, one line each (empty tuple: acceptable).
 
     ``evidence_keys`` are the ids in the reviewer's evidence packet (provenance report id,
     evidence keys); a ``requires_evidence`` criterion must cite at least one of them and may
-    cite nothing outside them. ``require_all=False`` checks a partial draft.
+    cite nothing outside them. ``require_all=False`` checks a partial draft;
+    ``check_text=False`` skips justification and evidence checks (drafts may be unfinished).
     """
     problems: list[str] = []
     seen: set[str] = set()
@@ -307,6 +309,8 @@ def score_problems(
             problems.append(
                 f"{c.key}: score {s.score} outside the scale [{c.scale_min}, {c.scale_max}]"
             )
+        if not check_text:
+            continue
         n = len(s.justification.strip())
         if n < rubric.min_justification_chars:
             problems.append(
@@ -336,3 +340,30 @@ def validate_scores(
     problems = score_problems(rubric, scores, evidence_keys=evidence_keys)
     if problems:
         raise RuleViolation("review not accepted: " + "; ".join(problems))
+
+
+@dataclass(frozen=True)
+class SubmittedReview:
+    """One expert's complete, submitted scores for one submission: the unit of aggregation."""
+
+    expert_id: str
+    submission_id: str
+    scores: tuple[CriterionScore, ...]
+
+    def score_map(self) -> dict[str, float]:
+        return {s.criterion: s.score for s in self.scores}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "expert_id": self.expert_id,
+            "submission_id": self.submission_id,
+            "scores": [s.to_dict() for s in self.scores],
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> SubmittedReview:
+        return cls(
+            expert_id=str(d["expert_id"]),
+            submission_id=str(d["submission_id"]),
+            scores=tuple(CriterionScore.from_dict(s) for s in d["scores"]),
+        )
