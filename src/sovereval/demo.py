@@ -69,6 +69,18 @@ def run_demo(
                     "eliminate_lowest": 1,
                     "tie_breaks": ["benchmark", "expert", "user"],
                 },
+                "review": {
+                    "reviewers_per_submission": 6,
+                    "max_load": 4,
+                    "max_probability": 0.8,
+                    "programme_ties": [
+                        {
+                            "company": "Gaon Robotics",
+                            "consortia": ["Hanbit AI"],
+                            "kind": "GPU supplier",
+                        }
+                    ],
+                },
             }
         )
         row = svc.create_ruleset(s, prog, rules, actor=ADMIN, now=t0)
@@ -179,7 +191,6 @@ def run_demo(
     provenance = demo_inputs.provenance_inputs(rng)
     step("Benchmarks, expert review and user evaluation inputs")
     bench = demo_inputs.example("benchmark_results.json")
-    experts = demo_inputs.expert_inputs(rng)
     t_eval = t0 + timedelta(days=160)
     with store.session() as s:
         prog = svc.get_programme(s, teams["programme"]["name"])
@@ -212,15 +223,6 @@ def run_demo(
             svc.record_result(
                 s,
                 sub,
-                "expert",
-                experts[c["name"]],
-                source="expert review (10 reviewers)",
-                actor=EVALUATOR,
-                now=t_eval,
-            )
-            svc.record_result(
-                s,
-                sub,
                 "user",
                 users[c["name"]],
                 source="blind battles (Bradley-Terry)",
@@ -229,6 +231,14 @@ def run_demo(
             )
             for comp in provenance.get(c["name"], []):
                 svc.record_provenance(s, sub, **comp, actor=EVALUATOR, now=t_eval)
+
+    step("Expert review: conflict-free randomized assignment, reviews, agreement")
+    with store.session() as s:
+        prog = svc.get_programme(s, teams["programme"]["name"])
+        rnd = svc.get_round(s, prog, 1)
+        demo_inputs.run_expert_review(
+            s, prog, rnd, rng, registered=t0 + timedelta(days=30), now=t0 + timedelta(days=151)
+        )
 
     step("Scoring, decisions and publication")
     t_pub = t0 + timedelta(days=165)

@@ -8,12 +8,16 @@ use the slices' own statistics where those exist.
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta
 from importlib import resources
 from typing import Any
 
 import numpy as np
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from sovereval.competition.scoring import Measurement
+from sovereval.store import evaluation_models as em
 
 
 def example(name: str) -> Any:
@@ -31,13 +35,72 @@ def mean_interval(values: list[float], rng: np.random.Generator, n_boot: int = 2
     return Measurement(mean, float(min(lo, mean)), float(max(hi, mean)))
 
 
-def expert_inputs(rng: np.random.Generator) -> dict[str, Measurement]:
-    data = example("expert_review.json")
-    return {
-        t: mean_interval([float(x) for x in v], rng)
-        for t, v in data.items()
-        if not t.startswith("_")
-    }
+def run_expert_review(
+    s: Session,
+    prog: Any,
+    rnd: Any,
+    rng: np.random.Generator,
+    *,
+    registered: datetime,
+    now: datetime,
+) -> Any:
+    """Ten simulated experts (one with a past affiliation inside the conflict window, one tied to
+    a GPU supplier's consortium) review through the service: evidence uploads, conflict-free
+    randomized assignment, drafts, submissions, aggregation recorded as each team's result."""
+    from sovereval.competition import service as svc
+    from sovereval.review import service as review
+    from sovereval.review.rubric import CriterionScore
+
+    spec = example("expert_review.json")
+    for e in spec["experts"]:
+        review.register_expert(
+            s, prog, e["name"], e["record"], actor="ministry-admin", now=registered
+        )
+    level = {}
+    for team, q in spec["quality"].items():
+        sub = svc.submission_of(s, rnd, svc.get_consortium(s, prog, team))
+        level[sub.id] = float(q)
+        report = (
+            f"# {sub.model_name} technical report\n\nData, architecture, training and evaluation.\n"
+        )
+        review.upload_evidence(
+            s,
+            sub,
+            "technical_report",
+            "technical-report.md",
+            report.encode(),
+            actor=team,
+            now=registered,
+        )
+        log = "".join(f'{{"step": {k * 1000}, "loss": {3.2 * 0.93**k:.4f}}}\n' for k in range(20))
+        review.upload_evidence(
+            s, sub, "training_log", "train-log.jsonl", log.encode(), actor=team, now=registered
+        )
+    review.assign_round(s, rnd, seed=int(rng.integers(2**31)), actor="agency-evaluator", now=now)
+    bias = {e["name"]: float(rng.normal(0, 0.25)) for e in spec["experts"]}
+    rows = (
+        s.execute(select(em.ReviewAssignment).where(em.ReviewAssignment.round_id == rnd.id))
+        .scalars()
+        .all()
+    )
+    criteria = ("development_strategy", "technical_capability", "originality", "ripple_effects")
+    for a in rows:
+        keys = review.evidence_keys(s, a.submission_id)
+        scores = []
+        for crit in criteria:
+            v = float(
+                np.clip(
+                    np.rint(level[a.submission_id] + bias[a.expert] + rng.normal(0, 0.6)), 1, 10
+                )
+            )
+            cite = f" Evidence: {keys[0]}." if crit == "originality" and keys else ""
+            text = f"Assessed {crit.replace('_', ' ')} from the technical report and the training logs.{cite}"
+            scores.append(CriterionScore(crit, v, text))
+        review.save_draft(s, a.expert, a.submission_id, scores, now=now)
+        review.submit_review(s, a.expert, a.submission_id, now=now + timedelta(hours=1))
+    return review.aggregate(
+        s, rnd, rng=rng, record=True, actor="agency-evaluator", now=now + timedelta(days=1)
+    )
 
 
 def provenance_inputs(rng: np.random.Generator) -> dict[str, list[dict[str, Any]]]:

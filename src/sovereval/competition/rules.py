@@ -80,7 +80,10 @@ class RuleSet:
     min_expert_agreement: float = 0.667
     """Krippendorff's alpha floor; below it the round is flagged and extra review is triggered."""
     review_rubric: Mapping[str, Any] = field(default_factory=dict)
-    """Expert-review rubric as plain data (parsed by ``review.rubric``)."""
+    """Expert-review rubric as plain data (parsed by ``review.rubric``; empty = the default rubric)."""
+    review: Mapping[str, Any] = field(default_factory=dict)
+    """Expert-review policy over ``review.service.DEFAULT_POLICY``: reviewers per submission,
+    load bounds, probability cap, conflict window, trimming, deadline."""
     arena: Mapping[str, Any] = field(default_factory=dict)
     """User-evaluation policy: stratum weighting, daily cap, quotas."""
     interval_level: float = 0.95
@@ -108,6 +111,7 @@ class RuleSet:
         d["parts"] = [asdict(p) for p in self.parts]
         d["advancement"]["tie_breaks"] = list(self.advancement.tie_breaks)
         d["review_rubric"] = dict(self.review_rubric)
+        d["review"] = dict(self.review)
         d["arena"] = dict(self.arena)
         return d
 
@@ -142,6 +146,7 @@ class RuleSet:
                 appeal_window_days=int(d.get("appeal_window_days", 10)),
                 min_expert_agreement=float(d.get("min_expert_agreement", 0.667)),
                 review_rubric=dict(d.get("review_rubric") or {}),
+                review=dict(d.get("review") or {}),
                 arena=dict(d.get("arena") or {}),
                 interval_level=float(d.get("interval_level", 0.95)),
                 lot_seed=str(d.get("lot_seed", "sovereval")),
