@@ -85,6 +85,8 @@ def _mount() -> None:
             "Expert review: conflict-free assignment, status, aggregation.",
         ),
         ("db", "sovereval.cli.db", "Database maintenance: migrations."),
+        ("user", "sovereval.cli.users", "Web users, roles and API tokens."),
+        ("jobs", "sovereval.cli.jobs", "Distributed jobs (local pool or Ray): status and resume."),
         ("serve", "sovereval.cli.serve", None),
     ):
         if importlib.util.find_spec(module) is None:
