@@ -14,9 +14,8 @@ import hashlib
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from statistics import NormalDist
 from typing import Literal
-
-from scipy.stats import norm
 
 from sovereval.competition.rules import CATEGORIES, PartRule, RuleSet
 from sovereval.errors import InputError
@@ -80,7 +79,7 @@ class TeamScore:
 
 
 def z_for(level: float) -> float:
-    return float(norm.ppf(0.5 + level / 2.0))
+    return NormalDist().inv_cdf(0.5 + level / 2.0)
 
 
 def _clip(x: float, top: float) -> float:
