@@ -9,8 +9,6 @@ import numpy as np
 import typer
 from rich.table import Table
 
-from sovereval.arena import populate
-from sovereval.arena import service as arena
 from sovereval.cli.common import JsonOpt, console, ctx_of, emit_json
 from sovereval.competition import service as svc
 from sovereval.competition.scoring import Measurement
@@ -37,6 +35,8 @@ def fit_cmd(
 ) -> None:
     """Bradley-Terry ratings with bootstrap intervals and rank upper bounds; identity leaks and
     flagged panelists (sequential outlier test) are excluded and counted."""
+    from sovereval.arena import service as arena
+
     c = ctx_of(ctx)
     with c.store.session() as s:
         r = svc.get_round(s, svc.get_programme(s, prog), rnd)
@@ -101,6 +101,7 @@ def report_cmd(
     seed: int = typer.Option(0),
 ) -> None:
     """Write an HTML page with the rating intervals as a figure."""
+    from sovereval.arena import service as arena
     from sovereval.report.arena_report import write_arena_report
 
     c = ctx_of(ctx)
@@ -123,6 +124,8 @@ def simulate_cmd(
     seed: int = typer.Option(0),
 ) -> None:
     """Fill a round with a simulated quota-balanced panel and votes from known strengths."""
+    from sovereval.arena import populate
+
     c = ctx_of(ctx)
     try:
         spec = json.loads(strengths.read_text(encoding="utf-8"))

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
+
+if TYPE_CHECKING:
+    from sovereval.demo import DemoOutcome
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from sovereval.cli.common import JsonOpt, console, ctx_of, emit_json
-from sovereval.demo import DemoOutcome
 
 
 def demo(

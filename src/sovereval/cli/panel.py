@@ -5,14 +5,15 @@ from __future__ import annotations
 import csv
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import typer
+
+if TYPE_CHECKING:
+    from sovereval.arena.panel import Panelist, Quotas
 from sqlalchemy import select
 
-from sovereval.arena import service as arena
-from sovereval.arena.panel import Panelist, Quotas, check_panel, raking_weights, reference_quotas
-from sovereval.arena.sampling import sample_invitations
 from sovereval.cli.common import JsonOpt, console, ctx_of, emit_json
 from sovereval.competition import service as svc
 from sovereval.errors import InputError
@@ -31,6 +32,8 @@ QuotaOpt = typer.Option(
 
 
 def _quotas(path: Path | None) -> Quotas:
+    from sovereval.arena.panel import Quotas, reference_quotas
+
     if path is None:
         return reference_quotas()
     try:
@@ -41,6 +44,8 @@ def _quotas(path: Path | None) -> Quotas:
 
 def _read_people(path: Path) -> list[Panelist]:
     """CSV with columns id, gender, region, age_band, proficiency."""
+    from sovereval.arena.panel import Panelist
+
     try:
         with path.open(encoding="utf-8-sig", newline="") as f:
             rows = list(csv.DictReader(f))
@@ -77,6 +82,8 @@ def invite_cmd(
     as_json: bool = JsonOpt,
 ) -> None:
     """Sample invitations by stratum so the expected panel meets the quotas."""
+    from sovereval.arena.sampling import sample_invitations
+
     plan = sample_invitations(
         _read_people(pool),
         _quotas(quotas),
@@ -97,6 +104,8 @@ def invite_cmd(
 @app.command("enrol")
 def enrol_cmd(ctx: typer.Context, people: Path, prog: str = ProgOpt, rnd: int = RoundOpt) -> None:
     """Enrol panelists for a round from a CSV (id, gender, region, age_band, proficiency)."""
+    from sovereval.arena import service as arena
+
     c = ctx_of(ctx)
     rows = _read_people(people)
     with c.store.session() as s:
@@ -125,6 +134,12 @@ def check_cmd(
     as_json: bool = JsonOpt,
 ) -> None:
     """Report how the round's panel deviates from the quotas, with raking weights."""
+    from sovereval.arena.panel import (
+        Panelist,
+        check_panel,
+        raking_weights,
+    )
+
     c = ctx_of(ctx)
     q = _quotas(quotas)
     with c.store.session() as s:

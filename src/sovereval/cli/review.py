@@ -13,7 +13,6 @@ from rich.table import Table
 from sovereval.cli.common import JsonOpt, console, ctx_of, emit_json
 from sovereval.competition import service as svc
 from sovereval.errors import InputError
-from sovereval.review import service as review
 
 app = typer.Typer(no_args_is_help=True)
 ProgOpt = typer.Option(
@@ -33,6 +32,8 @@ def expert_cmd(
     prog: str = ProgOpt,
 ) -> None:
     """Register an expert with affiliations and declared conflicts."""
+    from sovereval.review import service as review
+
     c = ctx_of(ctx)
     try:
         data = json.loads(record.read_text(encoding="utf-8"))
@@ -50,6 +51,8 @@ def conflicts_cmd(
     ctx: typer.Context, prog: str = ProgOpt, rnd: int = RoundOpt, as_json: bool = JsonOpt
 ) -> None:
     """List detected and self-declared conflicts for the round, with reasons."""
+    from sovereval.review import service as review
+
     c = ctx_of(ctx)
     with c.store.session() as s:
         found = review.round_conflicts(
@@ -85,6 +88,8 @@ def assign_cmd(
     as_json: bool = JsonOpt,
 ) -> None:
     """Assign k reviewers per submission: conflict-free, load-bounded, each pair's probability capped."""
+    from sovereval.review import service as review
+
     c = ctx_of(ctx)
     with c.store.session() as s:
         rows = review.assign_round(
@@ -109,6 +114,8 @@ def status_cmd(
     ctx: typer.Context, prog: str = ProgOpt, rnd: int = RoundOpt, as_json: bool = JsonOpt
 ) -> None:
     """How many reviews are assigned, drafted and submitted."""
+    from sovereval.review import service as review
+
     c = ctx_of(ctx)
     with c.store.session() as s:
         st = review.review_status(s, svc.get_round(s, svc.get_programme(s, prog), rnd))
@@ -131,6 +138,8 @@ def aggregate_cmd(
 ) -> None:
     """Trimmed means with bootstrap intervals, Krippendorff's alpha against the floor, outliers.
     Exits 2 when agreement is below the RuleSet's floor (additional review is triggered)."""
+    from sovereval.review import service as review
+
     c = ctx_of(ctx)
     with c.store.session() as s:
         res = review.aggregate(
