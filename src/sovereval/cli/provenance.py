@@ -145,3 +145,201 @@ def run_cmd(
         console.print(f"{r['reference']}: {r['verdict']} — {flag}")
         for comp, _, reason in r["findings"]:
             console.print(f"   {comp}: {reason}", highlight=False)
+
+
+library = typer.Typer(no_args_is_help=True, help="Reference library of compact model fingerprints.")
+app.add_typer(library, name="library")
+LibraryOpt = typer.Option(
+    None,
+    "--library",
+    envvar="SOVEREVAL_LIBRARY",
+    help="Library directory (default: <data dir>/provenance-library).",
+)
+
+
+def _library_dir(ctx: typer.Context, given: Path | None) -> Path:
+    return given or ctx_of(ctx).settings.data_dir / "provenance-library"
+
+
+def _safe_name(name: str) -> str:
+    from sovereval.errors import InputError
+
+    if not name or any(ch in name for ch in "/\\\0") or name in (".", ".."):
+        raise InputError(f"'{name}' is not a valid library name (no slashes)")
+    return name
+
+
+@library.command("add")
+def library_add(
+    ctx: typer.Context,
+    name: str,
+    path: Path,
+    directory: Path | None = LibraryOpt,
+    allow_pytorch: bool = AllowTorch,
+    seed: int = SeedOpt,
+) -> None:
+    """Fingerprint a reference model (a few MB) and record where its full weights are; screening
+    against the library never needs the full weights again."""
+    import json
+
+    import numpy as np
+
+    from sovereval.provenance import fingerprint as fpmod
+    from sovereval.provenance.formats import open_source
+
+    lib = _library_dir(ctx, directory)
+    lib.mkdir(parents=True, exist_ok=True)
+    stem = lib / _safe_name(name)
+    src = open_source(path, allow_pytorch=allow_pytorch)
+    try:
+        fp = fpmod.make_fingerprint(src, name, rng=np.random.default_rng(seed))
+        npz, js = fpmod.save(fp, stem)
+        meta = json.loads(js.read_text())
+        meta["weights"] = str(path.resolve())
+        meta["source_format"] = src.meta.format
+        js.write_text(json.dumps(meta, ensure_ascii=False))
+    finally:
+        src.close()
+    console.print(
+        f"added {name}: {npz.stat().st_size / 1e6:.1f} MB fingerprint, components {', '.join(fp.components)}"
+    )
+
+
+@library.command("list")
+def library_list(
+    ctx: typer.Context, directory: Path | None = LibraryOpt, as_json: bool = JsonOpt
+) -> None:
+    """List the references in a library."""
+    import json
+
+    lib = _library_dir(ctx, directory)
+    rows = []
+    for js in sorted(lib.glob("*.json")):
+        meta = json.loads(js.read_text())
+        rows.append(
+            {
+                "name": meta.get("name"),
+                "components": sorted(meta.get("components", {})),
+                "weights": meta.get("weights"),
+                "bytes": js.with_suffix(".npz").stat().st_size,
+            }
+        )
+    if as_json:
+        emit_json(rows)
+        return
+    for r in rows:
+        console.print(
+            f"{r['name']}: {', '.join(r['components'])} ({r['bytes'] / 1e6:.1f} MB) weights at {r['weights']}"
+        )
+
+
+@app.command("scan")
+def scan_cmd(
+    ctx: typer.Context,
+    model: Path,
+    directory: Path | None = LibraryOpt,
+    as_json: bool = JsonOpt,
+    allow_pytorch: bool = AllowTorch,
+    seed: int = SeedOpt,
+) -> None:
+    """Screen a model against every reference fingerprint; p-values are Holm-adjusted across
+    references and components."""
+    import numpy as np
+
+    from sovereval.errors import InputError
+    from sovereval.provenance import fingerprint as fpmod
+    from sovereval.provenance.formats import open_source
+
+    lib = _library_dir(ctx, directory)
+    stems = sorted(p.with_suffix("") for p in lib.glob("*.json"))
+    if not stems:
+        raise InputError(
+            f"library {lib} is empty; add references with 'sovereval provenance library add'"
+        )
+    prints = {s.name: fpmod.load(s) for s in stems}
+    src = open_source(model, allow_pytorch=allow_pytorch)
+    try:
+        hits = fpmod.scan(src, prints, rng=np.random.default_rng(seed))
+    finally:
+        src.close()
+    rows: list[dict[str, Any]] = [
+        {
+            "reference": h.reference,
+            "component": h.component,
+            "p_value": h.p_value,
+            "effect": h.effect,
+            "verdict": "derived" if h.derived else "independent",
+        }
+        for h in hits
+    ]
+    out = {
+        "model": str(model),
+        "references": len(prints),
+        "hits": rows,
+        "derived_from": sorted({r["reference"] for r in rows if r["verdict"] == "derived"}),
+    }
+    if as_json:
+        emit_json(out)
+        return
+    t = Table(
+        "Reference",
+        "Component",
+        "p (Holm)",
+        "Effect",
+        "Verdict",
+        title=f"{model}: {len(prints)} references",
+    )
+    for r in rows:
+        t.add_row(
+            r["reference"],
+            r["component"],
+            f"{r['p_value']:.3g}",
+            f"{r['effect']:.3f}",
+            r["verdict"],
+        )
+    console.print(t)
+
+
+@app.command("checkpoints")
+def checkpoints_cmd(
+    chain: list[Path] = typer.Argument(..., help="Training checkpoints, earliest first."),
+    reference: list[Path] = typer.Option(
+        [],
+        "--reference",
+        help="Public model the earliest checkpoint must be independent of (repeat).",
+    ),
+    init: str = typer.Option(
+        "normal", help="Declared initialiser: normal | truncated_normal | uniform."
+    ),
+    std: float = typer.Option(0.02, help="Declared initialiser standard deviation."),
+    as_json: bool = JsonOpt,
+    allow_pytorch: bool = AllowTorch,
+    seed: int = SeedOpt,
+) -> None:
+    """From-scratch evidence: the earliest checkpoint looks like a fresh initialisation, it is
+    independent of every reference, and the chain is continuous."""
+    import numpy as np
+
+    from sovereval.provenance.checkpoints import Initialiser, check_chain
+    from sovereval.provenance.formats import open_source
+
+    sources = [open_source(p, allow_pytorch=allow_pytorch) for p in chain]
+    refs = {p.name: open_source(p, allow_pytorch=allow_pytorch) for p in reference}
+    try:
+        rep = check_chain(
+            sources, refs, Initialiser(kind=init, std=std), rng=np.random.default_rng(seed)
+        )
+    finally:
+        for s in [*sources, *refs.values()]:
+            s.close()
+    out = rep.to_json()
+    if as_json:
+        emit_json(out)
+        return
+    verdict = (
+        "[green]consistent with training from scratch[/]"
+        if rep.from_scratch
+        else "[red]NOT shown to be from scratch[/]"
+    )
+    console.print(verdict)
+    console.print_json(data=out)
