@@ -149,4 +149,4 @@ def test_run_on_submission_triggers_gate(models: dict[str, Path], tmp_path: Path
     # declared) fail the gate; the team's own decoder passes.
     assert {f[0] for f in failing} == {"vision", "projector"}
     assert any("declared 'from-scratch'" in f[2] for f in failing)
-    assert any("declared 'undeclared'" in f[2] for f in failing)
+    assert any("no such component was declared" in f[2] for f in failing)

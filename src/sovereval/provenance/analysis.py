@@ -96,9 +96,14 @@ def gate_findings(
         )
         failed = related and not honest
         if failed:
+            said = (
+                "no such component was declared"
+                if origin == "undeclared"
+                else f"declared '{origin}'"
+            )
             reason = (
                 f"{name} component {verdict} from {reference} (derivation {comp.get('derivation')}, "
-                f"p = {comp.get('p_value'):.3g}) but declared '{origin}'"
+                f"p = {comp.get('p_value'):.3g}) but {said}"
             )
         elif related:
             reason = f"{name} component {verdict} from {reference}, as declared ('{origin}')"
