@@ -115,30 +115,22 @@ def run_demo(
         assert equal.equal, equal.issues
 
     step("Submissions with artefact digests and declared components")
+    models = demo_inputs.build_models(db_path.parent / "models", teams, rng)
     t_sub = t0 + timedelta(days=140)
     with store.session() as s:
         prog = svc.get_programme(s, teams["programme"]["name"])
         rnd = svc.get_round(s, prog, 1)
         for c in teams["consortia"]:
             cons = svc.get_consortium(s, prog, c["name"])
-            files = [
-                {
-                    "path": f"{c['model']}/model-0000{i}.safetensors",
-                    "sha256": _fake_digest(c["model"], i),
-                    "bytes": 4_900_000_000,
-                }
-                for i in range(1, 4)
-            ]
             svc.register_submission(
                 s,
                 rnd,
                 cons,
                 c["model"],
-                artefact=f"s3://submissions/{c['model']}",
+                artefact=str(models[c["name"]]),
                 components=c["components"],
                 endpoint=c["endpoint"],
                 target_model=c["target_model"],
-                files=files,
                 actor=c["name"],
                 now=t_sub,
             )
@@ -187,8 +179,16 @@ def run_demo(
             now=t0 + timedelta(days=120),
         )
 
-    step("Originality: provenance verdicts per component")
-    provenance = demo_inputs.provenance_inputs(rng)
+    step("Originality: provenance verdicts per component (real weight forensics)")
+    with store.session() as s:
+        prog = svc.get_programme(s, teams["programme"]["name"])
+        demo_inputs.run_provenance(
+            s,
+            svc.get_round(s, prog, 1),
+            models["_reference"],
+            seed=seed,
+            now=t0 + timedelta(days=152),
+        )
     step("Benchmarks, expert review and user evaluation inputs")
     bench = demo_inputs.example("benchmark_results.json")
     t_eval = t0 + timedelta(days=160)
@@ -229,8 +229,6 @@ def run_demo(
                 actor=EVALUATOR,
                 now=t_eval,
             )
-            for comp in provenance.get(c["name"], []):
-                svc.record_provenance(s, sub, **comp, actor=EVALUATOR, now=t_eval)
 
     step("Expert review: conflict-free randomized assignment, reviews, agreement")
     with store.session() as s:
@@ -390,9 +388,3 @@ def run_demo(
         head,
         seq,
     )
-
-
-def _fake_digest(model: str, i: int) -> str:
-    import hashlib
-
-    return hashlib.sha256(f"{model}/{i}".encode()).hexdigest()

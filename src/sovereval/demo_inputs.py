@@ -8,8 +8,10 @@ use the slices' own statistics where those exist.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -18,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from sovereval.competition.scoring import Measurement
 from sovereval.store import evaluation_models as em
+from sovereval.store import models as m
 
 
 def example(name: str) -> Any:
@@ -103,7 +106,55 @@ def run_expert_review(
     )
 
 
-def provenance_inputs(rng: np.random.Generator) -> dict[str, list[dict[str, Any]]]:
-    """Per team, provenance findings recorded with its submission (see ``sovereval provenance``)."""
-    findings = example("provenance.json")
-    return {t: v for t, v in findings.items() if not t.startswith("_")}
+def build_models(
+    folder: Path, teams: Mapping[str, Any], rng: np.random.Generator
+) -> dict[str, Path]:
+    """Small stand-in checkpoints (safetensors) for the demo's submissions and one public
+    vision-language reference. Every team trains its own weights, except the team whose
+    vision tower (and its merger) is copied from the public model without being declared."""
+    from safetensors.numpy import save_file
+
+    from sovereval.provenance.synthetic import splice, synthetic_llama
+
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def save(src: Any, name: str) -> Path:
+        path = folder / f"{name}.safetensors"
+        save_file({n: np.ascontiguousarray(src.read(n)) for n in src.infos()}, str(path))
+        return path
+
+    public = synthetic_llama(rng, layers=4, vision_layers=3)
+    out = {"_reference": save(public, "PublicVL-2.5")}
+    for c in teams["consortia"]:
+        has_vision = any(x["kind"] == "vision" for x in c["components"])
+        own = synthetic_llama(rng, layers=4, vision_layers=3 if has_vision else 0)
+        if c["name"] == teams["copied_vision"]:
+            own = splice(own, public, "visual.")
+        out[c["name"]] = save(own, c["model"])
+    return out
+
+
+def run_provenance(s: Session, rnd: Any, reference: Path, *, seed: int, now: datetime) -> None:
+    """Compare every submission with the public reference and record each verdict with the
+    submission; an undeclared derived component fails the originality gate."""
+    from sovereval.competition import service as svc
+    from sovereval.provenance.analysis import analyse_paths, gate_findings
+
+    subs = s.execute(
+        select(m.Submission).where(m.Submission.round_id == rnd.id).order_by(m.Submission.id)
+    ).scalars()
+    for sub in subs:
+        report = analyse_paths(Path(sub.artefact_uri), reference, seed=seed)
+        findings = gate_findings(report, sub.components, reference.stem)
+        failed = [r for _, f, r in findings if f]
+        svc.record_provenance(
+            s,
+            sub,
+            reference=reference.stem,
+            verdict=report["verdict"],
+            gate_failed=bool(failed),
+            reason="; ".join(failed) or "; ".join(r for _, _, r in findings),
+            report=report,
+            actor="agency-evaluator",
+            now=now,
+        )
