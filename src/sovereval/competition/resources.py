@@ -27,6 +27,8 @@ def check_equal_support(
 ) -> EqualityReport:
     """Every admitted team must receive the same amount of every resource any team receives."""
     resources = sorted({a.resource for a in allocations})
+    if not resources:
+        return EqualityReport(False, ("no allocations are recorded for these teams",))
     totals: dict[tuple[str, str], float] = {}
     for a in allocations:
         totals[(a.team, a.resource)] = totals.get((a.team, a.resource), 0.0) + a.amount

@@ -73,7 +73,8 @@ class TeamScore:
     total_hi: float
     rank: int = 0
     rank_upper: int = 0
-    """Worst rank consistent with the intervals: 1 + #teams whose lower bound exceeds our upper bound."""
+    """Best rank consistent with the intervals (an upper bound on the position, as in Chatbot
+    Arena): 1 + #eligible teams whose lower bound exceeds our upper bound."""
     decision: Decision = "advance"
     reason: str = ""
 

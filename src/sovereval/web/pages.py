@@ -1,0 +1,75 @@
+"""Small helpers shared by the page routers: render a template, redirect after a form."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import Path, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+
+from sovereval.web.auth import Principal, ctx_of
+
+HOME_OF_ROLE = {
+    "admin": "/admin",
+    "evaluator": "/admin",
+    "team": "/team",
+    "expert": "/expert",
+    "panelist": "/arena",
+}
+
+
+def who(request: Request) -> Principal:
+    p: Principal = request.state.principal
+    return p
+
+
+def page(request: Request, template: str, status: int = 200, **data: Any) -> HTMLResponse:
+    """Render a page. Pages for a signed-in user are never stored by shared caches."""
+    data.setdefault("flash", flash(request))
+    html = ctx_of(request).render(request, template, data)
+    p = getattr(request.state, "principal", None)
+    private = p is not None and p.user is not None
+    headers = {"Cache-Control": "private, no-store" if private else "public, max-age=30"}
+    return HTMLResponse(html, status_code=status, headers=headers)
+
+
+FLASH = {
+    "programme": "Programme created.",
+    "consortium": "Consortium added.",
+    "drafted": "Rule set drafted.",
+    "published": "Rule set published.",
+    "round": "Round created.",
+    "opened": "Round opened; its rule set is frozen.",
+    "closed": "Round closed.",
+    "amended": "Amendment recorded; it is flagged wherever this round's results appear.",
+    "computed": "Scorecard computed (not yet published).",
+    "results": "Results published; the appeal window is open.",
+    "decided": "Appeal decided.",
+    "allocated": "Allocation recorded.",
+    "wildcard": "Wild-card call opened.",
+    "wildcard_decided": "Wild-card call decided.",
+    "user": "User created.",
+}
+"""Fixed confirmation messages, selected by code, so a crafted link cannot put words on a page."""
+
+
+def back(url: str, code: str = "") -> RedirectResponse:
+    """Post/redirect/get: answer a form with a 303 to the page that shows the new state."""
+    sep = "&" if "?" in url else "?"
+    target = f"{url}{sep}done={code}" if code in FLASH else url
+    return RedirectResponse(target, status_code=303)
+
+
+def flash(request: Request) -> str:
+    return FLASH.get(request.query_params.get("done", ""), "")
+
+
+def safe_next(target: str | None, default: str) -> str:
+    """Only local absolute paths are accepted as a redirect target (no open redirects)."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return default
+    return target
+
+
+Id = Annotated[int, Path(ge=1, le=2_147_483_647)]
+"""A database id in a path: bounded so no client can overflow a 32-bit integer column."""

@@ -1,0 +1,390 @@
+"""The organisers' workspace (admin and evaluator): programmes, rules, rounds, results,
+appeals, wild cards, resources and users. Each form calls one service function, which writes
+its rows and its ledger event in one transaction, then redirects to the page showing the result.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, Response
+
+from sovereval.competition import results_service as rs
+from sovereval.competition import service as svc
+from sovereval.competition import support_service as sup
+from sovereval.competition.rules import RuleSet
+from sovereval.errors import InputError, NotFoundError
+from sovereval.store import models as m
+from sovereval.store.web_models import User
+from sovereval.web import users_service as users
+from sovereval.web import views, views_admin
+from sovereval.web.auth import ctx_of
+from sovereval.web.pages import Id, back, page, who
+
+router = APIRouter(include_in_schema=False)
+
+TEXT = 20_000
+
+
+def parse_when(value: str, field: str) -> datetime:
+    """A form time (``datetime-local`` or ISO 8601); without a zone it is taken as UTC."""
+    try:
+        t = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise InputError(f"{field}: '{value}' is not a date and time (YYYY-MM-DDTHH:MM)") from None
+    return t if t.tzinfo else t.replace(tzinfo=UTC)
+
+
+def parse_rules(text: str) -> RuleSet:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"rule set JSON is invalid at line {exc.lineno}: {exc.msg}") from None
+    if not isinstance(data, dict):
+        raise InputError("a rule set is a JSON object")
+    return views_admin.rules_from_json(data)
+
+
+@router.get("/admin", name="admin_home", response_class=HTMLResponse)
+def admin_home(request: Request) -> Response:
+    with ctx_of(request).store.session() as s:
+        progs = views.programmes(s)
+    return page(request, "admin.html", programmes=progs)
+
+
+@router.post("/admin/programmes", name="admin_programme_create")
+def admin_programme_create(
+    request: Request,
+    name: str = Form(min_length=1, max_length=200),
+    description: str = Form("", max_length=TEXT),
+) -> Response:
+    ctx = ctx_of(request)
+    with ctx.write_session() as s:
+        p = svc.create_programme(
+            s, name.strip(), description, actor=who(request).actor, now=ctx.now()
+        )
+        pid = p.id
+    return back(f"/admin/programmes/{pid}", "programme")
+
+
+@router.get("/admin/programmes/{programme_id}", name="admin_programme", response_class=HTMLResponse)
+def admin_programme(request: Request, programme_id: Id) -> Response:
+    with ctx_of(request).store.session() as s:
+        data = views_admin.programme_admin(s, views.programme(s, programme_id))
+    return page(request, "admin_programme.html", **data)
+
+
+@router.post("/admin/programmes/{programme_id}/consortia", name="admin_consortium_add")
+def admin_consortium_add(
+    request: Request,
+    programme_id: Id,
+    name: str = Form(min_length=1, max_length=200),
+    lead: str = Form(min_length=1, max_length=200),
+    members: str = Form("", max_length=TEXT),
+    status: str = Form("selected", max_length=32),
+) -> Response:
+    ctx = ctx_of(request)
+    with ctx.write_session() as s:
+        prog = views.programme(s, programme_id)
+        names = [x.strip() for x in members.split(",") if x.strip()]
+        svc.add_consortium(
+            s,
+            prog,
+            name.strip(),
+            lead.strip(),
+            names,
+            status=status,
+            actor=who(request).actor,
+            now=ctx.now(),
+        )
+    return back(f"/admin/programmes/{programme_id}", "consortium")
+
+
+@router.post("/admin/programmes/{programme_id}/rulesets", name="admin_ruleset_create")
+def admin_ruleset_create(
+    request: Request, programme_id: Id, content: str = Form(min_length=2, max_length=200_000)
+) -> Response:
+    ctx = ctx_of(request)
+    with ctx.write_session() as s:
+        prog = views.programme(s, programme_id)
+        row = svc.create_ruleset(
+            s, prog, parse_rules(content), actor=who(request).actor, now=ctx.now()
+        )
+        rid = row.id
+    return back(f"/admin/rulesets/{rid}", "drafted")
+
+
+@router.get("/admin/rulesets/{ruleset_id}", name="admin_ruleset", response_class=HTMLResponse)
+def admin_ruleset(request: Request, ruleset_id: Id) -> Response:
+    with ctx_of(request).store.session() as s:
+        row = svc.get_ruleset(s, ruleset_id)
+        data = {
+            "id": row.id,
+            "programme_id": row.programme_id,
+            "name": row.name,
+            "version": row.version,
+            "status": row.status,
+            "hash": row.content_hash,
+            "rationale": row.rationale,
+            "amendment": row.is_amendment,
+            "content": json.dumps(row.content, indent=2, ensure_ascii=False),
+        }
+    return page(request, "admin_ruleset.html", rs=data)
+
+
+@router.post("/admin/rulesets/{ruleset_id}/publish", name="admin_ruleset_publish")
+def admin_ruleset_publish(request: Request, ruleset_id: Id) -> Response:
+    ctx = ctx_of(request)
+    with ctx.write_session() as s:
+        svc.publish_ruleset(
+            s, svc.get_ruleset(s, ruleset_id), actor=who(request).actor, now=ctx.now()
+        )
+    return back(f"/admin/rulesets/{ruleset_id}", "published")
+
+
+@router.post("/admin/programmes/{programme_id}/rounds", name="admin_round_create")
+def admin_round_create(
+    request: Request,
+    programme_id: Id,
+    number: int = Form(ge=1, le=1000),
+    ruleset_id: int = Form(ge=1, le=2_147_483_647),
+    opens_at: str = Form(max_length=40),
+    closes_at: str = Form(max_length=40),
+    advance_slots: int = Form(ge=0, le=1000),
+    name: str = Form("", max_length=200),
+) -> Response:
+    ctx = ctx_of(request)
+    with ctx.write_session() as s:
+        prog = views.programme(s, programme_id)
+        row = svc.get_ruleset(s, ruleset_id)
+        if row.programme_id != prog.id:
+            raise NotFoundError(f"no rule set with id {ruleset_id} in this programme")
+        rnd = svc.create_round(
+            s,
+            prog,
+            number,
+            opens_at=parse_when(opens_at, "opens_at"),
+            closes_at=parse_when(closes_at, "closes_at"),
+            advance_slots=advance_slots,
+            ruleset=row,
+            name=name.strip(),
+            actor=who(request).actor,
+            now=ctx.now(),
+        )
+        rid = rnd.id
+    return back(f"/admin/rounds/{rid}", "round")
+
+
+@router.get("/admin/rounds/{round_id}", name="admin_round", response_class=HTMLResponse)
+def admin_round(request: Request, round_id: Id) -> Response:
+    with ctx_of(request).store.session() as s:
+        data = views_admin.round_admin(s, views_admin.get_round(s, round_id))
+    return page(request, "admin_round.html", **data)
+
+
+@router.post("/admin/rounds/{round_id}/open", name="admin_round_open")
+def admin_round_open(request: Request, round_id: Id) -> Response:
+    ctx = ctx_of(request)
+    with ctx.write_session() as s:
+        svc.open_round(
+            s, views_admin.get_round(s, round_id), actor=who(request).actor, now=ctx.now()
+        )
+    return back(f"/admin/rounds/{round_id}", "opened")
+
+
+@router.post("/admin/rounds/{round_id}/close", name="admin_round_close")
+def admin_round_close(request: Request, round_id: Id) -> Response:
+    ctx = ctx_of(request)
+    with ctx.write_session() as s:
+        svc.close_round(
+            s, views_admin.get_round(s, round_id), actor=who(request).actor, now=ctx.now()
+        )
+    return back(f"/admin/rounds/{round_id}", "closed")
+
+
+@router.post("/admin/rounds/{round_id}/amend", name="admin_round_amend")
+def admin_round_amend(
+    request: Request,
+    round_id: Id,
+    content: str = Form(min_length=2, max_length=200_000),
+    rationale: str = Form("", max_length=TEXT),
+) -> Response:
+    ctx = ctx_of(request)
+    with ctx.write_session() as s:
+        rnd = views_admin.get_round(s, round_id)
+        svc.amend_rules(
+            s,
+            rnd,
+            parse_rules(content),
+            rationale=rationale.strip(),
+            actor=who(request).actor,
+            now=ctx.now(),
+        )
+    return back(f"/admin/rounds/{round_id}", "amended")
+
+
+@router.post("/admin/rounds/{round_id}/scorecard", name="admin_scorecard_compute")
+def admin_scorecard_compute(request: Request, round_id: Id) -> Response:
+    ctx = ctx_of(request)
+    with ctx.write_session() as s:
+        rs.compute_scorecard(
+            s, views_admin.get_round(s, round_id), actor=who(request).actor, now=ctx.now()
+        )
+    return back(f"/admin/rounds/{round_id}", "computed")
+
+
+@router.post("/admin/rounds/{round_id}/publish", name="admin_results_publish")
+def admin_results_publish(request: Request, round_id: Id) -> Response:
+    ctx = ctx_of(request)
+    with ctx.write_session() as s:
+        rs.publish_results(
+            s, views_admin.get_round(s, round_id), actor=who(request).actor, now=ctx.now()
+        )
+    return back(f"/admin/rounds/{round_id}", "results")
+
+
+@router.post("/admin/appeals/{appeal_id}/decide", name="admin_appeal_decide")
+def admin_appeal_decide(
+    request: Request,
+    appeal_id: Id,
+    decision: str = Form(pattern="^(uphold|dismiss)$"),
+    resolution: str = Form("", max_length=TEXT),
+) -> Response:
+    ctx = ctx_of(request)
+    with ctx.write_session() as s:
+        a = s.get(m.Appeal, appeal_id)
+        if a is None:
+            raise NotFoundError(f"no appeal with id {appeal_id}")
+        rs.decide_appeal(
+            s,
+            a,
+            upheld=decision == "uphold",
+            resolution=resolution,
+            actor=who(request).actor,
+            now=ctx.now(),
+        )
+        rid = a.round_id
+    return back(f"/admin/rounds/{rid}", "decided")
+
+
+@router.post("/admin/rounds/{round_id}/allocations", name="admin_allocate")
+def admin_allocate(
+    request: Request,
+    round_id: Id,
+    consortium_id: int = Form(ge=1, le=2_147_483_647),
+    resource: str = Form(min_length=1, max_length=64),
+    amount: float = Form(ge=0, le=1e12),
+    unit: str = Form("", max_length=32),
+) -> Response:
+    ctx = ctx_of(request)
+    with ctx.write_session() as s:
+        rnd = views_admin.get_round(s, round_id)
+        c = s.get(m.Consortium, consortium_id)
+        if c is None or c.programme_id != rnd.programme_id:
+            raise NotFoundError(f"no consortium with id {consortium_id} in this programme")
+        sup.allocate(
+            s,
+            rnd,
+            c,
+            resource.strip(),
+            amount,
+            unit.strip(),
+            actor=who(request).actor,
+            now=ctx.now(),
+        )
+    return back(f"/admin/rounds/{round_id}", "allocated")
+
+
+@router.post("/admin/programmes/{programme_id}/wildcard", name="admin_wildcard_open")
+def admin_wildcard_open(
+    request: Request,
+    programme_id: Id,
+    round_id: int = Form(ge=1, le=2_147_483_647),
+    eligible: str = Form("eliminated,earlier_applicant,new", max_length=200),
+    panel: str = Form(min_length=1, max_length=TEXT),
+    opens_at: str = Form(max_length=40),
+    closes_at: str = Form(max_length=40),
+    slots: int = Form(1, ge=1, le=100),
+) -> Response:
+    ctx = ctx_of(request)
+    with ctx.write_session() as s:
+        prog = views.programme(s, programme_id)
+        rnd = views_admin.get_round(s, round_id)
+        if rnd.programme_id != prog.id:
+            raise NotFoundError(f"no round with id {round_id} in this programme")
+        sup.open_wildcard_call(
+            s,
+            prog,
+            rnd,
+            eligible_kinds=[x.strip() for x in eligible.split(",") if x.strip()],
+            panel=[x.strip() for x in panel.split(",") if x.strip()],
+            opens_at=parse_when(opens_at, "opens_at"),
+            closes_at=parse_when(closes_at, "closes_at"),
+            slots=slots,
+            actor=who(request).actor,
+            now=ctx.now(),
+        )
+    return back(f"/admin/programmes/{programme_id}", "wildcard")
+
+
+@router.post("/admin/wildcard/{call_id}/decide", name="admin_wildcard_decide")
+def admin_wildcard_decide(request: Request, call_id: Id) -> Response:
+    ctx = ctx_of(request)
+    with ctx.write_session() as s:
+        call = s.get(m.WildcardCall, call_id)
+        if call is None:
+            raise NotFoundError(f"no wild-card call with id {call_id}")
+        sup.decide_wildcard(s, call, actor=who(request).actor, now=ctx.now())
+        pid = call.programme_id
+    return back(f"/admin/programmes/{pid}", "wildcard_decided")
+
+
+@router.get("/admin/users", name="admin_users", response_class=HTMLResponse)
+def admin_users(request: Request) -> Response:
+    with ctx_of(request).store.session() as s:
+        data = views_admin.users_admin(s)
+    return page(request, "admin_users.html", **data, new_token=None)
+
+
+@router.post("/admin/users", name="admin_user_create")
+def admin_user_create(
+    request: Request,
+    username: str = Form(min_length=1, max_length=100),
+    password: str = Form(min_length=1, max_length=1024),
+    role: str = Form(max_length=16),
+    consortium_id: int | None = Form(None, ge=1, le=2_147_483_647),
+    expert_name: str = Form("", max_length=200),
+) -> Response:
+    ctx = ctx_of(request)
+    with ctx.write_session() as s:
+        c = s.get(m.Consortium, consortium_id) if consortium_id is not None else None
+        if consortium_id is not None and c is None:
+            raise NotFoundError(f"no consortium with id {consortium_id}")
+        users.create_user(
+            s,
+            username,
+            password,
+            role,
+            consortium=c if role == "team" else None,
+            expert_name=expert_name or None,
+            actor=who(request).actor,
+            now=ctx.now(),
+        )
+    return back("/admin/users", "user")
+
+
+@router.post("/admin/users/{user_id}/tokens", name="admin_token_issue", response_class=HTMLResponse)
+def admin_token_issue(
+    request: Request, user_id: Id, name: str = Form(min_length=1, max_length=100)
+) -> Response:
+    """Issue an API token and show it once (the page is not cached)."""
+    ctx = ctx_of(request)
+    with ctx.write_session() as s:
+        u = s.get(User, user_id)
+        if u is None:
+            raise NotFoundError(f"no user with id {user_id}")
+        _row, plain = users.issue_token(s, u, name, actor=who(request).actor, now=ctx.now())
+        data = views_admin.users_admin(s)
+    return page(request, "admin_users.html", **data, new_token={"user": u.username, "token": plain})

@@ -1,0 +1,233 @@
+"""Read models for pages and the API: plain dicts assembled from the store.
+
+Public functions here return published data only (that is their contract, and the tests hold
+them to it); functions taking a team user query by that user's consortium; staff functions may
+return drafts. Charts are described as Plotly figure specs (data + layout) that the bundled
+``static/app.js`` draws, so pages carry no inline script.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from sovereval.competition import results_service as rs
+from sovereval.competition import service as svc
+from sovereval.competition.appeals import appeal_deadline
+from sovereval.competition.rules import RuleSet, diff_rules
+from sovereval.errors import NotFoundError
+from sovereval.store import models as m
+from sovereval.web.policy import public_rule_status
+
+CATEGORY_COLOURS = {"benchmark": "#2b6cb0", "expert": "#2f855a", "user": "#b7791f"}
+
+
+def programme(s: Session, programme_id: int) -> m.Programme:
+    p = s.get(m.Programme, programme_id)
+    if p is None:
+        raise NotFoundError(f"no programme with id {programme_id}")
+    return p
+
+
+def programmes(s: Session) -> list[dict[str, Any]]:
+    rows = s.execute(select(m.Programme).order_by(m.Programme.id)).scalars().all()
+    return [{"id": p.id, "name": p.name, "description": p.description} for p in rows]
+
+
+def rounds_public(s: Session, prog: m.Programme) -> list[dict[str, Any]]:
+    out = []
+    for r in s.execute(
+        select(m.Round).where(m.Round.programme_id == prog.id).order_by(m.Round.number)
+    ).scalars():
+        card = rs.latest_scorecard(s, r, published_only=True)
+        out.append(
+            {
+                "number": r.number,
+                "name": r.name,
+                "status": r.status,
+                "opens_at": r.opens_at.isoformat(),
+                "closes_at": r.closes_at.isoformat(),
+                "published": card is not None,
+                "issue": card.issue if card else None,
+            }
+        )
+    return out
+
+
+def latest_published_ref(s: Session, programme_id: int) -> tuple[int, int] | None:
+    """``(scorecard id, round number)`` of the newest published results, in one query.
+
+    Published scorecards never change (a correction is a new issue), so the id is a cache key.
+    """
+    row = s.execute(
+        select(m.Scorecard.id, m.Round.number)
+        .join(m.Round, m.Round.id == m.Scorecard.round_id)
+        .where(m.Round.programme_id == programme_id, m.Scorecard.published.is_(True))
+        .order_by(m.Round.number.desc(), m.Scorecard.issue.desc())
+        .limit(1)
+    ).first()
+    return None if row is None else (int(row[0]), int(row[1]))
+
+
+def published_results(s: Session, card: m.Scorecard, rnd: m.Round) -> dict[str, Any]:
+    """A published scorecard as the public sees it, ranked, with chart specs."""
+    if not card.published:  # defence in depth: callers only pass published cards
+        raise NotFoundError(f"round {rnd.number} has no published results")
+    content = card.content
+    teams = with_rank_range(sorted(content["teams"], key=lambda t: t["rank"]))
+    return {
+        "round": {"number": rnd.number, "name": rnd.name, "status": rnd.status},
+        "issue": card.issue,
+        "published_at": rnd.published_at.isoformat() if rnd.published_at else None,
+        "rules": content["rules"],
+        "teams": teams,
+        "part_keys": [p["key"] for p in teams[0]["parts"]] if teams else [],
+        "charts": {"breakdown": breakdown_chart(teams), "ranks": rank_chart(teams)},
+    }
+
+
+def round_results_public(s: Session, prog: m.Programme, number: int) -> dict[str, Any] | None:
+    rnd = svc.get_round(s, prog, number)
+    card = rs.latest_scorecard(s, rnd, published_only=True)
+    return None if card is None else published_results(s, card, rnd)
+
+
+def with_rank_range(teams: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Add ``rank_best`` and ``rank_worst``: the ranks the intervals leave open.
+
+    The scorecard's ``rank_upper`` is 1 + the number of teams whose lower bound lies above this
+    team's upper bound (teams certainly ahead), i.e. the best plausible rank. The worst
+    plausible rank is the mirror image: the number of teams minus those certainly behind (upper
+    bound below this team's lower bound). This is the interval-overlap rule used for ranking
+    with uncertainty in leaderboards (cf. Chatbot Arena's rank from CI overlap).
+    """
+    n = len(teams)
+    out = []
+    for t in teams:
+        behind = sum(1 for o in teams if o is not t and o["total_hi"] < t["total_lo"])
+        out.append({**t, "rank_best": t["rank_upper"], "rank_worst": max(t["rank"], n - behind)})
+    return out
+
+
+def breakdown_chart(teams: list[dict[str, Any]]) -> dict[str, Any]:
+    """Stacked category points per team with the total's interval as an error bar."""
+    names = [t["team"] for t in teams][::-1]
+    data: list[dict[str, Any]] = []
+    for cat, colour in CATEGORY_COLOURS.items():
+        data.append(
+            {
+                "type": "bar",
+                "orientation": "h",
+                "name": cat,
+                "y": names,
+                "x": [round(t["categories"][cat]["points"], 3) for t in teams][::-1],
+                "marker": {"color": colour},
+                "hovertemplate": "%{y}: %{x:.2f} (" + cat + ")<extra></extra>",
+            }
+        )
+    data.append(
+        {
+            "type": "scatter",
+            "mode": "markers",
+            "name": "total [interval]",
+            "y": names,
+            "x": [round(t["total"], 3) for t in teams][::-1],
+            "marker": {"color": "#1a202c", "symbol": "line-ns-open", "size": 14},
+            "error_x": {
+                "type": "data",
+                "symmetric": False,
+                "array": [round(t["total_hi"] - t["total"], 3) for t in teams][::-1],
+                "arrayminus": [round(t["total"] - t["total_lo"], 3) for t in teams][::-1],
+                "color": "#1a202c",
+                "thickness": 1.5,
+            },
+        }
+    )
+    return {
+        "data": data,
+        "layout": {
+            "barmode": "stack",
+            "height": 90 + 42 * len(teams),
+            "margin": {"l": 140, "r": 10, "t": 40, "b": 40},
+            "xaxis": {"title": {"text": "points (of 100)"}, "range": [0, 100]},
+            "legend": {"orientation": "h", "x": 0, "y": 1.0, "yanchor": "bottom"},
+        },
+    }
+
+
+def rank_chart(teams: list[dict[str, Any]]) -> dict[str, Any]:
+    """Rank stability: each team's rank with the range of ranks its interval leaves open."""
+    names = [t["team"] for t in teams]
+    return {
+        "data": [
+            {
+                "type": "scatter",
+                "mode": "markers",
+                "name": "rank (bar: best to worst plausible rank)",
+                "x": names,
+                "y": [t["rank"] for t in teams],
+                "marker": {"size": 11, "color": "#2b6cb0"},
+                "error_y": {
+                    "type": "data",
+                    "symmetric": False,
+                    "array": [max(0, t["rank_worst"] - t["rank"]) for t in teams],
+                    "arrayminus": [max(0, t["rank"] - t["rank_best"]) for t in teams],
+                    "color": "#2b6cb0",
+                },
+            }
+        ],
+        "layout": {
+            "height": 280,
+            "margin": {"l": 50, "r": 10, "t": 10, "b": 80},
+            "yaxis": {"title": {"text": "rank"}, "autorange": "reversed", "dtick": 1},
+        },
+    }
+
+
+def rule_versions(s: Session, rnd: m.Round, *, public: bool) -> list[dict[str, Any]]:
+    """The round's rule versions, oldest first, each with its diff against the previous one."""
+    out: list[dict[str, Any]] = []
+    prev: RuleSet | None = None
+    for row in svc.rule_history(s, rnd):
+        cur = RuleSet.from_dict(row.content)
+        if public and not public_rule_status(row.status):
+            continue
+        out.append(
+            {
+                "id": row.id,
+                "name": row.name,
+                "version": row.version,
+                "status": row.status,
+                "hash": row.content_hash,
+                "amendment": row.is_amendment,
+                "rationale": row.rationale,
+                "at": (row.published_at or row.created_at).isoformat(),
+                "changes": []
+                if prev is None
+                else [
+                    {"path": p, "old": _show(a), "new": _show(b)}
+                    for p, a, b in diff_rules(prev, cur)
+                ],
+                "parts": [
+                    {"key": p.key, "category": p.category, "points": p.points, "title": p.title}
+                    for p in cur.parts
+                ],
+                "appeal_window_days": cur.appeal_window_days,
+            }
+        )
+        prev = cur
+    return out
+
+
+def _show(v: Any) -> str:
+    return "—" if v is None else str(v)
+
+
+def appeal_window(s: Session, rnd: m.Round) -> dict[str, Any]:
+    rules = svc.ruleset_of(svc.get_ruleset(s, rnd.ruleset_id))
+    if rnd.published_at is None:
+        return {"open": False, "deadline": None, "days": rules.appeal_window_days}
+    deadline = appeal_deadline(rnd.published_at, rules.appeal_window_days)
+    return {"open": True, "deadline": deadline, "days": rules.appeal_window_days}
