@@ -276,6 +276,7 @@ def cast_vote(
     day_offset_hours: int = 9,
 ) -> em.Vote:
     """Accept one vote: the panelist's own open battle, once, within the daily cap."""
+    battle_id = battle.id  # read before any flush: a failed flush expires the instance
     if vote.outcome not in OUTCOMES:
         raise InputError(f"vote must be one of {', '.join(OUTCOMES)}, not '{vote.outcome}'")
     for v in (vote.reliability_a, vote.practicality_a, vote.reliability_b, vote.practicality_b):
@@ -318,7 +319,7 @@ def cast_vote(
         s.flush()
     except IntegrityError as exc:
         raise ConflictError(
-            f"battle {battle.id} already has a vote; duplicate votes are rejected"
+            f"battle {battle_id} already has a vote; duplicate votes are rejected"
         ) from exc
     a = s.get(em.ArenaModel, battle.model_a)
     b = s.get(em.ArenaModel, battle.model_b)
