@@ -86,7 +86,11 @@ def _mount() -> None:
         ),
         ("db", "sovereval.cli.db", "Database maintenance: migrations."),
         ("user", "sovereval.cli.users", "Web users, roles and API tokens."),
-        ("jobs", "sovereval.cli.jobs", "Run benchmark suites and provenance scans on the local pool or a Ray cluster; job status."),
+        (
+            "jobs",
+            "sovereval.cli.jobs",
+            "Run benchmark suites and provenance scans on the local pool or a Ray cluster; job status.",
+        ),
         ("serve", "sovereval.cli.serve", None),
     ):
         if importlib.util.find_spec(module) is None:
