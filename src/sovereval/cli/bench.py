@@ -25,7 +25,6 @@ from sovereval.bench.catalogue import SuiteSpec, load_suite
 from sovereval.bench.journal import ItemResult, ItemSink, latest_by_key, read_journal
 from sovereval.bench.runner import SuiteRun, run_suite
 from sovereval.errors import InputError, SovereValError
-from sovereval.settings import Settings
 
 app = typer.Typer(
     name="bench",
@@ -101,6 +100,7 @@ def _print_table(title: str, rows: list[dict[str, Any]], console: Console) -> No
 
 @app.command("run")
 def run_cmd(
+    ctx: typer.Context,
     suite: Annotated[
         str,
         typer.Option(
@@ -167,20 +167,37 @@ def run_cmd(
         int, typer.Option("--seed", envvar="SOVEREVAL_BENCH_SEED", help="Bootstrap seed.")
     ] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+    subject: Annotated[
+        str,
+        typer.Option(
+            "--subject",
+            help="With --submission: 'model' (the team's model) or 'target' (its declared target model).",
+        ),
+    ] = "model",
 ) -> None:
-    """Run SUITE against MODEL; re-running the same command resumes an interrupted run."""
-    settings = Settings.from_env()
+    """Run SUITE against MODEL; re-running the same command resumes an interrupted run. With
+    --submission, every item is stored with the submission and, once the run is complete, the
+    suite's part score (mean with a bootstrap 95% interval) is recorded for scoring."""
+    from sovereval.cli.common import ctx_of
+
+    cli = ctx_of(ctx)
+    settings = cli.settings
     journal_dir = journal or settings.data_dir / "bench" / "journals"
     cache_dir = None if no_cache else (cache or settings.data_dir / "bench" / "cache")
     try:
         spec = load_suite(suite)
         sinks: list[ItemSink] = []
+        store_sink = None
         if submission is not None:
-            if _submission_sink_factory is None:
-                raise InputError(
-                    "--submission needs the store; run through the 'sovereval bench' command"
-                )
-            sinks.append(_submission_sink_factory(submission, spec, model))
+            if _submission_sink_factory is not None:
+                sinks.append(_submission_sink_factory(submission, spec, model))
+            else:
+                from sovereval.bench.store_sink import StoreSink
+
+                if not submission.isdigit():
+                    raise InputError(f"--submission must be a submission id, not '{submission}'")
+                store_sink = StoreSink(cli.store, int(submission), spec, model, actor=cli.actor)
+                sinks.append(store_sink)
         options: dict[str, object] = {
             "timeout_s": timeout,
             "max_retries": retries,
@@ -252,6 +269,27 @@ def run_cmd(
         )
     if run.outcome.error is not None:
         raise _fail(run.outcome.error)
+    if store_sink is not None and len(run.outcome.results) == run.total_items:
+        from sovereval.bench.store_sink import record_part
+
+        # Items resumed from the journal never passed through the sink; the sink is idempotent.
+        store_sink.write(list(run.outcome.results))
+
+        meas = record_part(
+            cli.store,
+            int(store_sink.submission_id),
+            spec,
+            model,
+            seed=seed,
+            actor=cli.actor,
+            subject=subject,
+        )
+        if not as_json:
+            out.print(
+                f"recorded part '{spec.part}' = {meas.value:.4f} [{meas.lo:.4f}, {meas.hi:.4f}] "
+                f"for submission {submission}",
+                highlight=False,
+            )
 
 
 @app.command("report")

@@ -255,7 +255,8 @@ class BenchItem(Base):
     item_id: Mapped[str] = mapped_column(String(300))
     prompt_hash: Mapped[str] = mapped_column(String(64))
     response: Mapped[str] = mapped_column(Text, default="")
-    score: Mapped[float] = mapped_column(Float)
+    score: Mapped[float | None] = mapped_column(Float, nullable=True)
+    """None until judged (writing tasks) or when the scorer could not score the answer."""
     latency_s: Mapped[float] = mapped_column(Float, default=0.0)
     tokens_in: Mapped[int] = mapped_column(Integer, default=0)
     tokens_out: Mapped[int] = mapped_column(Integer, default=0)
