@@ -124,11 +124,21 @@ def residual_map(anc: AnchorSet, d_a: int, d_b: int) -> tuple[Procrustes, bool]:
 
     With fewer anchors than dimensions the map is fixed only on the anchors' span; the caller
     then also tries the identity basis (both candidates are inside the permutation null)."""
-    if anc.a.shape[0] == 0 or anc.a.shape[1] != d_a or anc.b.shape[1] != d_b:
+    if not _usable(anc, d_a, d_b):
         q = np.eye(d_a, d_b)
         return Procrustes(q, 1.0, 0.0, 0), False
     p = procrustes(anc.a, anc.b, prior=1e-3 if d_a == d_b else 0.0)
-    return p, anc.a.shape[0] >= 2 * max(d_a, d_b)
+    return p, anchors_determine(anc, d_a, d_b)
+
+
+def _usable(anc: AnchorSet, d_a: int, d_b: int) -> bool:
+    return bool(anc.a.shape[0] > 0 and anc.a.shape[1] == d_a and anc.b.shape[1] == d_b)
+
+
+def anchors_determine(anc: AnchorSet, d_a: int, d_b: int) -> bool:
+    """Whether the anchors determine the whole residual map (at least twice as many anchors
+    as dimensions); known before, and without, the Procrustes SVD."""
+    return _usable(anc, d_a, d_b) and anc.a.shape[0] >= 2 * max(d_a, d_b)
 
 
 def layer_map(

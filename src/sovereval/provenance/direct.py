@@ -15,7 +15,7 @@ import numpy as np
 
 from sovereval.provenance.canonical import CanonicalIndex
 from sovereval.provenance.formats.base import TensorSource
-from sovereval.provenance.reading import read_layer
+from sovereval.provenance.reading import LayerTensors, read_layer
 from sovereval.provenance.stats import (
     F64,
     low_rank_energy,
@@ -41,20 +41,11 @@ def _align(q: F64, x: np.ndarray) -> F64 | None:
     return None
 
 
-def _rotation_matters(
-    ia: CanonicalIndex,
-    sa: TensorSource,
-    ib: CanonicalIndex,
-    sb: TensorSource,
-    comp: str,
-    pair: tuple[int, int],
-    q: F64,
-) -> bool:
+def _rotation_matters(ta: LayerTensors, tb: LayerTensors, q: F64) -> bool:
     """Whether B's blocks agree with A's clearly better in the Procrustes basis than as stored
     (a residual rotation), judged on one writer matrix of the first mapped pair."""
     if np.allclose(q, np.eye(q.shape[0]), atol=1e-6):
         return False
-    ta, tb = read_layer(ia, sa, comp, pair[0]), read_layer(ib, sb, comp, pair[1])
     for role in ("down", "o", "v", "up"):
         xa, xb = ta.mats.get(role), tb.mats.get(role)
         if xa is not None and xb is not None and xa.shape == xb.shape:
@@ -100,11 +91,23 @@ def direct_checks(
     rescaled = 0
     log_ps: list[float] = []
     chosen = _spread(mapped, n_layers)
-    if d_a == d_b and chosen and not _rotation_matters(ia, sa, ib, sb, comp, chosen[0], q):
+
+    def pair(i: int, j: int) -> tuple[LayerTensors, LayerTensors]:
+        return (
+            read_layer(ia, sa, comp, i, roles=DIRECT_ROLES),
+            read_layer(ib, sb, comp, j, roles=DIRECT_ROLES),
+        )
+
+    # the first pair is read once: for the rotation check and then for its own checks
+    first = pair(*chosen[0]) if chosen else None
+    if d_a == d_b and first is not None and not _rotation_matters(*first, q):
         q = np.zeros((d_a, 0))  # the stored basis fits as well: compare as stored (saves d^2 m)
         rotation = 0.0
-    for i, j in chosen:
-        ta, tb = read_layer(ia, sa, comp, i), read_layer(ib, sb, comp, j)
+    for n_pair, (i, j) in enumerate(chosen):
+        if n_pair == 0 and first is not None:
+            (ta, tb), first = first, None
+        else:
+            ta, tb = pair(i, j)
         aligned = {r: _align(q, x) for r, x in tb.mats.items()}
         for role in DIRECT_ROLES:
             xa, xb = ta.mats.get(role), aligned.get(role)
@@ -116,7 +119,7 @@ def direct_checks(
             upd.append(u)
             rescaled += int(u < 0.01 and abs(slope - 1.0) > 0.01)
             if role in ("down", "o", "proj") and len(lre) < 2 and math.isfinite(u) and u > 1e-3:
-                resid = xb - slope * xa.astype(np.float64)
+                resid = np.asarray(xb, np.float32) - np.float32(slope) * xa  # float32 Gram
                 lre.append(low_rank_energy(resid, 16))
             ra, rb = ta.raw.get(role), tb.raw.get(role)
             if ra is not None and rb is not None and ra.shape == rb.shape and len(grids_a) < 4:
@@ -142,6 +145,9 @@ def direct_checks(
             if mt.n:
                 agree.append(mt.agreements / mt.n)
                 log_ps.append(mt.log10_p)
+        # release this pair before the next is read (peak: one block pair)
+        ta = tb = None  # type: ignore[assignment]
+        aligned = ra_ = rb_ = wa_ = wb_ = None  # type: ignore[assignment]
     match_p = 1.0
     if log_ps:
         match_p = min(1.0, len(log_ps) * 10.0 ** min(log_ps))

@@ -91,13 +91,23 @@ class LayerTensors:
 
 
 def read_layer(
-    index: CanonicalIndex, source: TensorSource, component: str, layer: int
+    index: CanonicalIndex,
+    source: TensorSource,
+    component: str,
+    layer: int,
+    *,
+    fold: bool = True,
+    roles: tuple[str, ...] | None = None,
 ) -> LayerTensors:
     """Read every matrix and norm of one block and fold the gains into the readers.
 
     Folding is what makes a residual rotation visible: the rotation trick must first push the
     gains ``g`` into ``W diag(g)`` (leaving norms of exactly 1.0), so comparing ``W diag(g)``
-    on both sides makes the original and the rotated model agree up to ``Q``."""
+    on both sides makes the original and the rotated model agree up to ``Q``.
+
+    ``fold=False`` leaves the readers unscaled (``mats[role]`` is then a view of ``raw[role]``):
+    a caller that only needs ``W diag(g) z`` scales the probes ``z`` by ``g`` instead, which
+    saves a full-size copy of every reading matrix. ``roles`` restricts the matrices read."""
     norms: dict[str, F32] = {}
     for role in ("attn_norm", "mlp_norm"):
         ct = index.get(component, layer, role)
@@ -106,6 +116,8 @@ def read_layer(
     mats: dict[str, F32] = {}
     raw: dict[str, F32] = {}
     for role in (*READ_ROLES, *WRITE_ROLES):
+        if roles is not None and role not in roles:
+            continue
         ct = index.get(component, layer, role)
         if ct is None or len(ct.shape) != 2:
             continue
@@ -113,12 +125,14 @@ def read_layer(
         raw[role] = w
         if role in READ_ROLES:
             g = norms.get(FOLD[role])
-            if g is not None and g.size == w.shape[1]:
+            if fold and g is not None and g.size == w.shape[1]:
                 w = w * g[None, :]
             mats[role] = w.T  # a view: BLAS reads it transposed, no copy
         else:
             mats[role] = w
     for ct in [index.get(component, layer, "proj")]:
+        if roles is not None and "proj" not in roles:
+            continue
         if ct is not None and len(ct.shape) == 2:
             w = read_canonical(source, ct)
             raw["proj"] = w

@@ -23,7 +23,7 @@ from sovereval.provenance.calibration import (
 from sovereval.provenance.canonical import CanonicalIndex
 from sovereval.provenance.exact import ExactTally, sha256, value_digest
 from sovereval.provenance.formats.base import TensorSource
-from sovereval.provenance.reading import read_canonical, read_layer
+from sovereval.provenance.reading import FOLD, LayerTensors, read_canonical, read_layer
 from sovereval.provenance.stats import F64, cosine, orthonormal_probes, pearson, unit_u_centred
 
 GLOBAL_ROLES = ("embed", "lm_head", "final_norm", "patch_embed", "pos_embed", "class_embed")
@@ -165,38 +165,12 @@ def sketch_pair(
     roles_a: set[str] = set()
     roles_b: set[str] = set()
     for layer in sorted(set(la) | set(lb)):
-        ta = read_layer(ia, sa, comp, layer) if layer in la else None
-        tb = read_layer(ib, sb, comp, layer) if layer in lb else None
-        for side, t, flats in (("a", ta, sk.fa), ("b", tb, sk.fb)):
-            if t is None:
-                continue
-            for role, x in t.mats.items():
-                z = probes(x.shape[0], side)
-                if z is None:
-                    continue
-                y = (z.T @ x).astype(np.float64)
-                size = z.shape[1]
-                if sk.sizes.setdefault(role, size) != size:
-                    continue
-                gram = y @ y.T
-                g = unit_u_centred(gram)
-                (roles_a if side == "a" else roles_b).add(role)
-                (sk.keys_a if side == "a" else sk.keys_b).add(f"{layer}.{role}")
-                if g is None:
-                    continue
-                flats[(layer, role)] = g
-                if side == "a":
-                    p = perturbed_flat(gram, x.shape[1], strength, rng)
-                    if p is not None:
-                        sk.pos[(layer, role)] = p
-                else:
-                    n = random_init_flat(size, x.shape[1], rng)
-                    if n is not None:
-                        sk.neg[(layer, role)] = n
+        ta = read_layer(ia, sa, comp, layer, fold=False) if layer in la else None
+        tb = read_layer(ib, sb, comp, layer, fold=False) if layer in lb else None
+        for side, t in (("a", ta), ("b", tb)):
             if t is not None:
-                for role, w in t.raw.items():
-                    dig = value_digest(w)
-                    (tally.digests_a if side == "a" else tally.digests_b)[f"{layer}.{role}"] = dig
+                done = _sketch_block(sk, t, side, layer, probes, strength, tally, rng)
+                (roles_a if side == "a" else roles_b).update(done)
         if ta is not None and tb is not None:
             _exact_layer(ta.raw, tb.raw, ia, sa, ib, sb, comp, layer, tally)
             for role in set(ta.norms) & set(tb.norms):
@@ -207,6 +181,7 @@ def sketch_pair(
                             pearson(ta.norms[role], tb.norms[role]),
                         )
                     )
+        ta = tb = t = None  # release this block before the next is read: one block per model
     sk.roles = sorted(roles_a & roles_b)
     for role in GLOBAL_ROLES:
         ca, cb = ia.get(comp, -1, role), ib.get(comp, -1, role)
@@ -215,9 +190,60 @@ def sketch_pair(
         if cb is not None:
             sk.keys_b.add(role)
         if ca is not None and cb is not None and ca.shape == cb.shape:
-            xa, xb = read_canonical(sa, ca), read_canonical(sb, cb)
+            xa = read_canonical(sa, ca)
+            xb = read_canonical(sb, cb)
             tally.add_pair(xa, xb, _raw_equal(sa, ca.source_name, sb, cb.source_name, xa, xb))
+            del xa, xb  # embeddings are the largest tensors: never hold two roles' worth
     return sk
+
+
+def _sketch_block(
+    sk: ComponentSketch,
+    t: LayerTensors,
+    side: str,
+    layer: int,
+    probes: Callable[[int, str], np.ndarray | None],
+    strength: float,
+    tally: ExactTally,
+    rng: np.random.Generator,
+) -> set[str]:
+    """Sketch every matrix of one block of one model; returns the roles sketched. (A function,
+    so that nothing of the block outlives it: the caller's peak stays one block per model.)"""
+    done: set[str] = set()
+    flats = sk.fa if side == "a" else sk.fb
+    keys = sk.keys_a if side == "a" else sk.keys_b
+    for role, x in t.mats.items():
+        z = probes(x.shape[0], side)
+        if z is None:
+            continue
+        # unfolded readers: ``(W diag g)^T z == W^T (g * z)``, so the gain scales the k
+        # probes instead of a full-size copy of every reading matrix
+        gain = t.norms.get(FOLD[role]) if role in FOLD else None
+        if gain is not None and gain.size == x.shape[0]:
+            z = z * gain[:, None]
+        y = (z.T @ x).astype(np.float64)
+        size = z.shape[1]
+        if sk.sizes.setdefault(role, size) != size:
+            continue
+        gram = y @ y.T
+        g = unit_u_centred(gram)
+        keys.add(f"{layer}.{role}")
+        done.add(role)
+        if g is None:
+            continue
+        flats[(layer, role)] = g
+        if side == "a":
+            p = perturbed_flat(gram, x.shape[1], strength, rng)
+            if p is not None:
+                sk.pos[(layer, role)] = p
+        else:
+            n = random_init_flat(size, x.shape[1], rng)
+            if n is not None:
+                sk.neg[(layer, role)] = n
+    digests = tally.digests_a if side == "a" else tally.digests_b
+    for role, w in t.raw.items():
+        digests[f"{layer}.{role}"] = value_digest(w)
+    return done
 
 
 def _raw_equal(
