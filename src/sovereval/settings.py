@@ -58,7 +58,11 @@ class Settings:
         if "SOVEREVAL_SECRET_KEY" in env:
             values["secret_key"] = env["SOVEREVAL_SECRET_KEY"]
         if "SOVEREVAL_SECURE_COOKIES" in env:
-            values["secure_cookies"] = env["SOVEREVAL_SECURE_COOKIES"].lower() in {"1", "true", "yes"}
+            values["secure_cookies"] = env["SOVEREVAL_SECURE_COOKIES"].lower() in {
+                "1",
+                "true",
+                "yes",
+            }
         if "SOVEREVAL_EXECUTOR" in env:
             values["executor"] = env["SOVEREVAL_EXECUTOR"]
         if "SOVEREVAL_RAY_ADDRESS" in env:
