@@ -150,11 +150,14 @@ def test_expert_sees_only_assigned_submissions(web: WebEnv) -> None:
         assert policy.expert_can_see(s, user, sub_a) is True
         assert policy.expert_can_see(s, user, sub_b) is False
     assert web.client.get(f"/expert/submissions/{sub_a}", headers=expert).status_code == 200
-    assert web.client.get(f"/api/v1/submissions/{sub_a}", headers=expert).status_code == 200
+    # Experts read submissions only through the (blind) review packet, never the general API,
+    # which names the team and the model.
+    assert web.client.get(f"/api/v1/submissions/{sub_a}", headers=expert).status_code in (403, 404)
     for url in (f"/expert/submissions/{sub_b}", f"/api/v1/submissions/{sub_b}"):
-        assert web.client.get(url, headers=expert).status_code == 404
+        assert web.client.get(url, headers=expert).status_code in (403, 404)
     home = web.client.get("/expert", headers=expert).text
-    assert "Gyeol-22B" in home and "Hanbit-32B" not in home
+    assert f"/expert/submissions/{sub_a}" in home and f"/expert/submissions/{sub_b}" not in home
+    assert "Gyeol-22B" not in home and "Hanbit-32B" not in home  # blind review
 
 
 def test_expert_check_fails_closed_without_an_assignment_table() -> None:

@@ -19,8 +19,8 @@ from sovereval.competition.scoring import Measurement
 from sovereval.errors import NotFoundError
 from sovereval.ledger.log import head_hash
 from sovereval.store import models as m
+from sovereval.web import api_panel, api_review, views, views_admin, views_team
 from sovereval.web import schemas as sc
-from sovereval.web import views, views_admin, views_team
 from sovereval.web.auth import ctx_of
 from sovereval.web.pages import Id, who
 from sovereval.web.routes_public import cached_ref, leaderboard_data
@@ -305,3 +305,8 @@ def api_round_amend(request: Request, round_id: Id, body: sc.AmendIn) -> Any:
             s, rnd, rules, rationale=body.rationale.strip(), actor=who(request).actor, now=ctx.now()
         )
         return _json(_ruleset(row), 201)
+
+
+# The panelists' arena and the experts' review endpoints live in their own modules.
+router.include_router(api_panel.router)
+router.include_router(api_review.router)

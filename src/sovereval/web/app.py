@@ -59,8 +59,11 @@ def create_app(
     )
 
     @asynccontextmanager
-    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app_: FastAPI) -> AsyncIterator[None]:
         yield
+        from sovereval.web.panel_runtime import close_runtime
+
+        close_runtime(app_)  # drain the vote writer, close model backends
         if ctx.owns_store:
             ctx.store.dispose()
 

@@ -42,6 +42,8 @@ SIGNED_IN: frozenset[Role] = EVERYONE - {"public"}
 STAFF: frozenset[Role] = frozenset({"admin", "evaluator"})
 ADMIN: frozenset[Role] = frozenset({"admin"})
 TEAM: frozenset[Role] = frozenset({"team"})
+EXPERT: frozenset[Role] = frozenset({"expert"})
+PANELIST: frozenset[Role] = frozenset({"panelist"})
 
 
 @dataclass(frozen=True)
@@ -82,10 +84,18 @@ POLICY: Mapping[str, Rule] = {
     "team_submission": _r(TEAM, subject="submission"),
     "team_appeal_form": _r(TEAM),
     "team_appeal_file": _r(TEAM, limit="write"),
-    # -- expert and panel (their workflows arrive with the review and arena slices) -------------
-    "expert_home": _r(frozenset({"expert"}), why="assigned submissions only"),
-    "expert_submission": _r(frozenset({"expert"}), subject="submission"),
-    "arena_home": _r(frozenset({"panelist"}), why="no model identities before a vote"),
+    # -- expert review: assigned submissions only (subject rule + the service's own check) -------
+    "expert_home": _r(EXPERT, why="assigned submissions only"),
+    "expert_submission": _r(EXPERT, subject="submission", why="evidence packet; blind per rules"),
+    "expert_review_save": _r(EXPERT, subject="submission", limit="write"),
+    "expert_review_edit": _r(EXPERT, subject="submission", limit="write"),
+    # -- arena: the caller's own battles only (404 otherwise); identities only after a vote -----
+    "arena_home": _r(PANELIST, why="no model identities before a vote"),
+    "arena_battle_start": _r(PANELIST, limit="write", why="own enrolment, open round, daily cap"),
+    "arena_battle": _r(PANELIST, why="own battle; identities only after its vote"),
+    "arena_battle_panel": _r(PANELIST, why="htmx progress poll of the own battle"),
+    "arena_vote": _r(PANELIST, limit="write", why="plus the per-panelist vote bucket"),
+    "arena_battle_retry": _r(PANELIST, limit="write", why="failed own battle, same prompt"),
     # -- admin and evaluator ------------------------------------------------------------------
     "admin_home": _r(STAFF),
     "admin_programme": _r(STAFF),
@@ -116,7 +126,9 @@ POLICY: Mapping[str, Rule] = {
     "api_ledger_head": _r(EVERYONE),
     "api_me": _r(SIGNED_IN),
     "api_team_submissions": _r(TEAM),
-    "api_submission": _r(STAFF | {"team", "expert"}, subject="submission"),
+    "api_submission": _r(
+        STAFF | {"team"}, subject="submission", why="experts use the blind review packet"
+    ),
     "api_appeal_file": _r(TEAM, limit="write"),
     "api_result_record": _r(STAFF, subject="submission", limit="write"),
     "api_scorecard_draft": _r(STAFF, why="unpublished scorecards"),
@@ -124,6 +136,16 @@ POLICY: Mapping[str, Rule] = {
     "api_results_publish": _r(ADMIN, limit="write"),
     "api_ruleset_publish": _r(ADMIN, limit="write"),
     "api_round_amend": _r(ADMIN, limit="write"),
+    "api_arena_rounds": _r(PANELIST),
+    "api_arena_battle_start": _r(PANELIST, limit="write"),
+    "api_arena_battle": _r(PANELIST, why="own battle; identities only after its vote"),
+    "api_arena_vote": _r(PANELIST, limit="write", why="plus the per-panelist vote bucket"),
+    "api_arena_battle_retry": _r(PANELIST, limit="write"),
+    "api_review_assignments": _r(EXPERT, why="the caller's assignments only"),
+    "api_review_state": _r(EXPERT, subject="submission"),
+    "api_review_draft": _r(EXPERT, subject="submission", limit="write"),
+    "api_review_submit": _r(EXPERT, subject="submission", limit="write"),
+    "api_review_edit": _r(EXPERT, subject="submission", limit="write"),
 }
 
 
