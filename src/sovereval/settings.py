@@ -72,6 +72,9 @@ class Settings:
         for key, value in overrides.items():
             if value is not None:
                 values[key] = value
+        if "db_url" not in values and "data_dir" in values:
+            # A chosen data directory also holds the default database.
+            values["db_url"] = f"sqlite:///{Path(str(values['data_dir'])) / 'sovereval.db'}"
         if "db_url" in values:
             values["db_url"] = normalise_db_url(str(values["db_url"]))
         return cls(**values)  # type: ignore[arg-type]

@@ -284,13 +284,19 @@ def test_cli_verify_commitment_detects_tampering(tmp_path: Path) -> None:
     assert json.loads(res.stdout)["altered"] == [items[0].id]
 
 
-def test_cli_refuses_submission_without_store(tmp_path: Path) -> None:
+def test_cli_refuses_a_bad_submission_id(tmp_path: Path) -> None:
     env = {"SOVEREVAL_DATA_DIR": str(tmp_path)}
     res = runner.invoke(
         app, ["run", "--suite", "example", "--model", "mock:", "--submission", "s1"], env=env
     )
     assert res.exit_code == 2
-    assert "--submission needs the store" in res.stderr
+    assert "must be a submission id" in res.stderr
+    res = runner.invoke(
+        app, ["run", "--suite", "example", "--model", "mock:", "--submission", "7"], env=env
+    )
+    assert res.exit_code == 2
+    assert "no submission with id 7" in res.stderr
+    assert (tmp_path / "sovereval.db").exists()  # the store lives in the data directory
 
 
 # -- Inspect AI --------------------------------------------------------------------------

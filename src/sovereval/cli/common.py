@@ -35,10 +35,11 @@ class Context:
 
 
 def ctx_of(ctx: typer.Context) -> Context:
-    obj = ctx.find_root().obj
-    if not isinstance(obj, Context):  # pragma: no cover - set by the root callback
-        raise InputError("internal: CLI context missing")
-    return obj
+    """The root command's context; a sub-app run on its own gets settings from the environment."""
+    root = ctx.find_root()
+    if not isinstance(root.obj, Context):
+        root.obj = Context(Settings.from_env(), "cli", None)
+    return root.obj
 
 
 def parse_time(value: str | None) -> datetime | None:

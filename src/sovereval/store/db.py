@@ -26,7 +26,7 @@ _TABLE_MODULES = (models, web_models, evaluation_models)
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-def make_engine(url: str, *, pool_size: int = 5, max_overflow: int = 10) -> Engine:
+def make_engine(url: str, *, pool_size: int = 20, max_overflow: int = 10) -> Engine:
     """Create an engine with sane defaults for each backend.
 
     SQLite: WAL journal, foreign keys on, a busy timeout so concurrent writers wait instead
