@@ -15,7 +15,7 @@ from sovereval.cli.common import JsonOpt, console, ctx_of, emit_json, parse_time
 from sovereval.competition import results_service as rs
 from sovereval.competition import service as svc
 from sovereval.competition import support_service as sup
-from sovereval.competition.rules import RuleSet, default_ruleset, diff_rules
+from sovereval.competition.rules import RuleSet, default_ruleset
 from sovereval.competition.scoring import Measurement
 from sovereval.errors import DeadlinePassedError, InputError
 from sovereval.store import models as m
@@ -208,25 +208,13 @@ def rules_show(
     c = ctx_of(ctx)
     with c.store.session() as s:
         r = svc.get_round(s, svc.get_programme(s, prog), rnd)
-        hist = svc.rule_history(s, r)
-        out: list[dict[str, Any]] = []
-        prev: RuleSet | None = None
-        for row in hist:
-            cur = RuleSet.from_dict(row.content)
-            out.append(
-                {
-                    "version": row.version,
-                    "status": row.status,
-                    "hash": row.content_hash,
-                    "amendment": row.is_amendment,
-                    "rationale": row.rationale,
-                    "content": row.content,
-                    "changes": []
-                    if prev is None
-                    else [[p, a, b] for p, a, b in diff_rules(prev, cur)],
-                }
-            )
-            prev = cur
+        out = [
+            {
+                **{k: v for k, v in x.items() if k not in ("id", "at", "name")},
+                "changes": [[c["path"], c["old"], c["new"]] for c in x["changes"]],
+            }
+            for x in svc.rule_versions(s, r)
+        ]
     if as_json:
         emit_json(out)
         return

@@ -327,6 +327,32 @@ def close_round(s: Session, rnd: m.Round, *, actor: str, now: datetime) -> m.Rou
     return rnd
 
 
+def rule_versions(s: Session, rnd: m.Round) -> list[dict[str, Any]]:
+    """The round's rule versions, oldest first, each with its field-level diff from the previous."""
+    out: list[dict[str, Any]] = []
+    prev: RuleSet | None = None
+    for row in rule_history(s, rnd):
+        cur = ruleset_of(row)
+        out.append(
+            {
+                "id": row.id,
+                "name": row.name,
+                "version": row.version,
+                "status": row.status,
+                "hash": row.content_hash,
+                "amendment": row.is_amendment,
+                "rationale": row.rationale,
+                "at": (row.published_at or row.created_at).isoformat(),
+                "content": row.content,
+                "changes": []
+                if prev is None
+                else [{"path": p, "old": a, "new": b} for p, a, b in diff_rules(prev, cur)],
+            }
+        )
+        prev = cur
+    return out
+
+
 def rule_history(s: Session, rnd: m.Round) -> list[m.RuleSetRow]:
     """The chain of rule versions of a round, oldest first."""
     out: list[m.RuleSetRow] = []

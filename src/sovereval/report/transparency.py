@@ -12,7 +12,6 @@ from sqlalchemy.orm import Session
 
 from sovereval.competition import results_service as rs
 from sovereval.competition import service as svc
-from sovereval.competition.rules import RuleSet, diff_rules
 from sovereval.ledger.log import head_hash, verify_store
 from sovereval.report.figures import breakdown_svg, rank_interval_svg
 from sovereval.store import models as m
@@ -31,25 +30,10 @@ def report_data(s: Session, prog: m.Programme) -> dict[str, Any]:
         select(m.Round).where(m.Round.programme_id == prog.id).order_by(m.Round.number)
     ).scalars():
         card = rs.latest_scorecard(s, rnd, published_only=True)
-        history = svc.rule_history(s, rnd)
-        versions = []
-        prev: RuleSet | None = None
-        for row in history:
-            cur = RuleSet.from_dict(row.content)
-            versions.append(
-                {
-                    "version": row.version,
-                    "hash": row.content_hash,
-                    "status": row.status,
-                    "amendment": row.is_amendment,
-                    "rationale": row.rationale,
-                    "at": (row.published_at or row.created_at).isoformat(),
-                    "changes": []
-                    if prev is None
-                    else [{"path": p, "old": a, "new": b} for p, a, b in diff_rules(prev, cur)],
-                }
-            )
-            prev = cur
+        versions = [
+            {k: v for k, v in x.items() if k not in ("content", "id", "name")}
+            for x in svc.rule_versions(s, rnd)
+        ]
         appeals = []
         for a in s.execute(
             select(m.Appeal).where(m.Appeal.round_id == rnd.id).order_by(m.Appeal.id)

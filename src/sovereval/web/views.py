@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from sovereval.competition import results_service as rs
 from sovereval.competition import service as svc
 from sovereval.competition.appeals import appeal_deadline
-from sovereval.competition.rules import RuleSet, diff_rules
+from sovereval.competition.rules import RuleSet
 from sovereval.errors import NotFoundError
 from sovereval.store import models as m
 from sovereval.web.policy import public_rule_status
@@ -189,26 +189,28 @@ def rank_chart(teams: list[dict[str, Any]]) -> dict[str, Any]:
 def rule_versions(s: Session, rnd: m.Round, *, public: bool) -> list[dict[str, Any]]:
     """The round's rule versions, oldest first, each with its diff against the previous one."""
     out: list[dict[str, Any]] = []
-    prev: RuleSet | None = None
-    for row in svc.rule_history(s, rnd):
-        cur = RuleSet.from_dict(row.content)
-        if public and not public_rule_status(row.status):
+    for v in svc.rule_versions(s, rnd):
+        if public and not public_rule_status(v["status"]):
             continue
+        cur = RuleSet.from_dict(v["content"])
         out.append(
             {
-                "id": row.id,
-                "name": row.name,
-                "version": row.version,
-                "status": row.status,
-                "hash": row.content_hash,
-                "amendment": row.is_amendment,
-                "rationale": row.rationale,
-                "at": (row.published_at or row.created_at).isoformat(),
-                "changes": []
-                if prev is None
-                else [
-                    {"path": p, "old": _show(a), "new": _show(b)}
-                    for p, a, b in diff_rules(prev, cur)
+                **{
+                    k: v[k]
+                    for k in (
+                        "id",
+                        "name",
+                        "version",
+                        "status",
+                        "hash",
+                        "amendment",
+                        "rationale",
+                        "at",
+                    )
+                },
+                "changes": [
+                    {"path": c["path"], "old": _show(c["old"]), "new": _show(c["new"])}
+                    for c in v["changes"]
                 ],
                 "parts": [
                     {"key": p.key, "category": p.category, "points": p.points, "title": p.title}
@@ -217,7 +219,6 @@ def rule_versions(s: Session, rnd: m.Round, *, public: bool) -> list[dict[str, A
                 "appeal_window_days": cur.appeal_window_days,
             }
         )
-        prev = cur
     return out
 
 
