@@ -287,3 +287,9 @@ def test_signed_in_user_can_switch_accounts(web: WebEnv) -> None:
         headers=web.cookie(session),
     )
     assert r.status_code == 303 and r.headers["location"] == "/admin"
+
+
+def test_health_and_readiness(web: WebEnv) -> None:
+    assert web.client.get("/healthz").status_code == 200
+    r = web.client.get("/readyz")
+    assert r.status_code == 200 and r.json()["status"] == "ready"

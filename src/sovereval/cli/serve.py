@@ -57,6 +57,12 @@ def serve(
         600.0, "--write-rate", envvar="SOVEREVAL_WEB_WRITE_RATE", help="Writes per user per minute."
     ),
     log_level: str = typer.Option("warning", "--log-level", envvar="SOVEREVAL_LOG_LEVEL"),
+    log_format: str = typer.Option(
+        "text",
+        "--log-format",
+        envvar="SOVEREVAL_LOG_FORMAT",
+        help="text or json (one JSON object per line).",
+    ),
 ) -> None:
     """Serve the web application: public results, team and organiser workspaces, JSON API.
 
@@ -91,7 +97,11 @@ def serve(
     err_console.print(f"serving on http://{host}:{port} with {workers} worker(s)")
     import uvicorn
 
+    from sovereval.web.logs import log_config
     from sovereval.web.server import NoDelayConfig
+
+    if log_format not in ("text", "json"):
+        raise InputError(f"--log-format must be text or json, not '{log_format}'")
 
     config = NoDelayConfig(
         "sovereval.web.app:app_from_env",
@@ -102,6 +112,7 @@ def serve(
         proxy_headers=proxy_headers,
         forwarded_allow_ips=forwarded_allow_ips,
         log_level=log_level,
+        log_config=log_config(log_format, log_level),
         access_log=log_level in ("debug", "info"),
         server_header=False,
     )

@@ -70,6 +70,7 @@ POLICY: Mapping[str, Rule] = {
     # -- public pages ---------------------------------------------------------------------
     "home": _r(EVERYONE),
     "healthz": _r(EVERYONE),
+    "readyz": _r(EVERYONE, why="database reachable and migrated; no data"),
     "programme": _r(EVERYONE, why="published data only"),
     "leaderboard": _r(EVERYONE, why="latest published scorecard only"),
     "round_results": _r(EVERYONE, why="published scorecard only"),

@@ -43,6 +43,33 @@ async def healthz() -> JSONResponse:
     return JSONResponse({"ok": True})
 
 
+@router.get("/readyz", name="readyz")
+def readyz(request: Request) -> JSONResponse:
+    """Ready when the database answers and its schema is at the newest migration."""
+    from alembic.config import Config
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    from sovereval.store.db import MIGRATIONS
+
+    ctx = ctx_of(request)
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    head = ScriptDirectory.from_config(cfg).get_current_head()
+    try:
+        with ctx.store.engine.connect() as conn:
+            current = MigrationContext.configure(conn).get_current_revision()
+    except Exception as exc:  # the database is down or unreachable: not ready, say why
+        return JSONResponse(
+            {"status": "unavailable", "reason": type(exc).__name__}, status_code=503
+        )
+    if current != head:
+        return JSONResponse(
+            {"status": "migrating", "schema": current, "expected": head}, status_code=503
+        )
+    return JSONResponse({"status": "ready", "schema": current})
+
+
 @router.get("/programmes/{programme_id}", name="programme", response_class=HTMLResponse)
 def programme(request: Request, programme_id: Id) -> Response:
     ctx = ctx_of(request)
