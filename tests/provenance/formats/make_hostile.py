@@ -159,6 +159,14 @@ def gguf_tensor_info(name: str, dims: list[int], qtype: int, offset: int) -> byt
     return out + b"".join(struct.pack("<Q", d) for d in dims) + struct.pack("<IQ", qtype, offset)
 
 
+PICKLE_CALLING_PRINT = (
+    b"\x80\x02}q\x00X\x01\x00\x00\x00wq\x01c__builtin__\nprint\nq\x02X\n\x00\x00\x00unpickled!q\x03"
+    b"\x85q\x04Rq\x05s."
+)
+"""``pickle.dumps({"w": _PrintReduce()}, protocol=2)`` written out as bytes: generating it at test
+time depends on what ``print`` is at that moment (some libraries replace ``builtins.print``)."""
+
+
 class _PrintReduce:
     """Pickles as a call to ``builtins.print`` (harmless, but code execution all the same)."""
 
@@ -219,7 +227,7 @@ def hostile_files() -> dict[str, bytes]:
         "st_hole.safetensors": st_bytes(
             {"a": {"dtype": "F32", "shape": [1], "data_offsets": [4, 8]}}, b"\x00" * 8
         ),
-        "st_is_pickle.safetensors": pickle.dumps({"w": _PrintReduce()}, protocol=2),
+        "st_is_pickle.safetensors": PICKLE_CALLING_PRINT,
         "gguf_truncated.gguf": ggood[:40],
         "gguf_bad_version.gguf": gguf_bytes(0, 0, version=99),
         "gguf_absurd_tensor_count.gguf": gguf_bytes(2**60, 0),
