@@ -8,7 +8,6 @@ regeneration. The expected values of the golden files are the functions below.
 from __future__ import annotations
 
 import json
-import pickle
 import struct
 import zipfile
 from pathlib import Path
@@ -163,7 +162,8 @@ PICKLE_CALLING_PRINT = (
     b"\x80\x02}q\x00X\x01\x00\x00\x00wq\x01c__builtin__\nprint\nq\x02X\n\x00\x00\x00unpickled!q\x03"
     b"\x85q\x04Rq\x05s."
 )
-"""``pickle.dumps({"w": _PrintReduce()}, protocol=2)`` written out as bytes: generating it at test
+PICKLE4_CALLING_PRINT = b"\x80\x04\x95.\x00\x00\x00\x00\x00\x00\x00}\x94\x8c\x01w\x94\x8c\x08builtins\x94\x8c\x05print\x94\x93\x94\x8c\nunpickled!\x94\x85\x94R\x94s."
+"""``pickle.dumps({"w": _PrintReduce()}, protocol=2 / 4)`` written out as bytes: generating it at test
 time depends on what ``print`` is at that moment (some libraries replace ``builtins.print``)."""
 
 
@@ -252,7 +252,7 @@ def hostile_files() -> dict[str, bytes]:
         "onnx_out_of_bounds.onnx": onnx_with_external("weights.bin", offset=8, length=16),
         "weights.bin": b"\x00" * 16,
         "onnx_garbage.onnx": b"\x08\x07" + b"\xff" * 64,
-        "pickle.bin": pickle.dumps({"w": _PrintReduce()}, protocol=4),
+        "pickle.bin": PICKLE4_CALLING_PRINT,
         "zip_bomb.pt": _zip_bomb(),
         "dir_no_weights/config.json": b'{"model_type": "bert"}',
         "dir_traversal/model.safetensors.index.json": json.dumps(
@@ -260,7 +260,7 @@ def hostile_files() -> dict[str, bytes]:
         ).encode(),
         "dir_broken_config/model.safetensors": good,
         "dir_broken_config/config.json": b'{"hidden_size": 4,',
-        "dir_pytorch_only/pytorch_model.bin": pickle.dumps({"w": _PrintReduce()}, protocol=4),
+        "dir_pytorch_only/pytorch_model.bin": PICKLE4_CALLING_PRINT,
     }
 
 
