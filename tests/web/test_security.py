@@ -293,3 +293,22 @@ def test_health_and_readiness(web: WebEnv) -> None:
     assert web.client.get("/healthz").status_code == 200
     r = web.client.get("/readyz")
     assert r.status_code == 200 and r.json()["status"] == "ready"
+
+
+def test_readiness_refuses_an_unmigrated_database(tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from sovereval.settings import Settings
+    from sovereval.store.db import Store
+    from sovereval.web.app import create_app
+
+    db = tmp_path / "empty.db"
+    store = Store(f"sqlite:///{db}", migrate=False)  # the schema was never created
+    app = create_app(
+        Settings.from_env(db_url=str(db), data_dir=tmp_path), store=store, migrate=False
+    )
+    with TestClient(app) as client:
+        r = client.get("/readyz")
+        assert r.status_code == 503 and r.json()["status"] == "migrating"
+        assert client.get("/healthz").status_code == 200  # alive, just not ready
+    store.dispose()
