@@ -616,19 +616,7 @@ def appeal_list(
     c = ctx_of(ctx)
     with c.store.session() as s:
         r = svc.get_round(s, svc.get_programme(s, prog), rnd)
-        rows: list[dict[str, Any]] = []
-        for a in s.execute(select(m.Appeal).where(m.Appeal.round_id == r.id)).scalars():
-            cons = s.get(m.Consortium, a.consortium_id)
-            rows.append(
-                {
-                    "id": a.id,
-                    "team": cons.name if cons else "?",
-                    "filed_at": a.filed_at.isoformat(),
-                    "status": a.status,
-                    "reason": a.reason,
-                    "resolution": a.resolution,
-                }
-            )
+        rows = rs.appeal_rows(s, r, with_text=True)
     if as_json:
         emit_json(rows)
     else:

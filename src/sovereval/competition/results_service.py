@@ -190,6 +190,28 @@ def publish_results(s: Session, rnd: m.Round, *, actor: str, now: datetime) -> m
     return card
 
 
+def appeal_rows(s: Session, rnd: m.Round, *, with_text: bool = False) -> list[dict[str, Any]]:
+    """A round's appeals, oldest first. The statement itself stays out unless ``with_text``
+    (it is the team's confidential submission; status, reasons and resolutions are public)."""
+    rows: list[dict[str, Any]] = []
+    for a in s.execute(
+        select(m.Appeal).where(m.Appeal.round_id == rnd.id).order_by(m.Appeal.id)
+    ).scalars():
+        c = s.get(m.Consortium, a.consortium_id)
+        row: dict[str, Any] = {
+            "id": a.id,
+            "team": c.name if c else "?",
+            "filed_at": a.filed_at.isoformat(),
+            "status": a.status,
+            "reason": a.reason,
+            "resolution": a.resolution,
+        }
+        if with_text:
+            row["text"] = a.text
+        rows.append(row)
+    return rows
+
+
 def file_appeal(
     s: Session, rnd: m.Round, consortium: m.Consortium, text: str, *, actor: str, now: datetime
 ) -> m.Appeal:

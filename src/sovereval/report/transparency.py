@@ -34,21 +34,7 @@ def report_data(s: Session, prog: m.Programme) -> dict[str, Any]:
             {k: v for k, v in x.items() if k not in ("content", "id", "name")}
             for x in svc.rule_versions(s, rnd)
         ]
-        appeals = []
-        for a in s.execute(
-            select(m.Appeal).where(m.Appeal.round_id == rnd.id).order_by(m.Appeal.id)
-        ).scalars():
-            c = s.get(m.Consortium, a.consortium_id)
-            appeals.append(
-                {
-                    "id": a.id,
-                    "team": c.name if c else "?",
-                    "filed_at": a.filed_at.isoformat(),
-                    "status": a.status,
-                    "reason": a.reason,
-                    "resolution": a.resolution,
-                }
-            )
+        appeals = rs.appeal_rows(s, rnd)
         edits = []
         for e in s.execute(
             select(m.ScoreEdit)

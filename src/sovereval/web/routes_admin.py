@@ -6,6 +6,7 @@ its rows and its ledger event in one transaction, then redirects to the page sho
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from fastapi import APIRouter, Form, Request
@@ -184,24 +185,24 @@ def admin_round(request: Request, round_id: Id) -> Response:
     return page(request, "admin_round.html", **data)
 
 
-@router.post("/admin/rounds/{round_id}/open", name="admin_round_open")
-def admin_round_open(request: Request, round_id: Id) -> Response:
+def _round_action(
+    request: Request, round_id: Id, action: Callable[..., object], flash: str
+) -> Response:
+    """One service call on a round, in a write session, then back to the round's page."""
     ctx = ctx_of(request)
     with ctx.write_session() as s:
-        svc.open_round(
-            s, views_admin.get_round(s, round_id), actor=who(request).actor, now=ctx.now()
-        )
-    return back(f"/admin/rounds/{round_id}", "opened")
+        action(s, views_admin.get_round(s, round_id), actor=who(request).actor, now=ctx.now())
+    return back(f"/admin/rounds/{round_id}", flash)
+
+
+@router.post("/admin/rounds/{round_id}/open", name="admin_round_open")
+def admin_round_open(request: Request, round_id: Id) -> Response:
+    return _round_action(request, round_id, svc.open_round, "opened")
 
 
 @router.post("/admin/rounds/{round_id}/close", name="admin_round_close")
 def admin_round_close(request: Request, round_id: Id) -> Response:
-    ctx = ctx_of(request)
-    with ctx.write_session() as s:
-        svc.close_round(
-            s, views_admin.get_round(s, round_id), actor=who(request).actor, now=ctx.now()
-        )
-    return back(f"/admin/rounds/{round_id}", "closed")
+    return _round_action(request, round_id, svc.close_round, "closed")
 
 
 @router.post("/admin/rounds/{round_id}/amend", name="admin_round_amend")
@@ -227,22 +228,12 @@ def admin_round_amend(
 
 @router.post("/admin/rounds/{round_id}/scorecard", name="admin_scorecard_compute")
 def admin_scorecard_compute(request: Request, round_id: Id) -> Response:
-    ctx = ctx_of(request)
-    with ctx.write_session() as s:
-        rs.compute_scorecard(
-            s, views_admin.get_round(s, round_id), actor=who(request).actor, now=ctx.now()
-        )
-    return back(f"/admin/rounds/{round_id}", "computed")
+    return _round_action(request, round_id, rs.compute_scorecard, "computed")
 
 
 @router.post("/admin/rounds/{round_id}/publish", name="admin_results_publish")
 def admin_results_publish(request: Request, round_id: Id) -> Response:
-    ctx = ctx_of(request)
-    with ctx.write_session() as s:
-        rs.publish_results(
-            s, views_admin.get_round(s, round_id), actor=who(request).actor, now=ctx.now()
-        )
-    return back(f"/admin/rounds/{round_id}", "results")
+    return _round_action(request, round_id, rs.publish_results, "results")
 
 
 @router.post("/admin/appeals/{appeal_id}/decide", name="admin_appeal_decide")

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from sovereval.competition import results_service as rs
 from sovereval.competition import service as svc
 from sovereval.competition import support_service as sup
 from sovereval.competition.rules import RuleSet, default_ruleset
@@ -119,22 +120,7 @@ def round_admin(s: Session, rnd: m.Round) -> dict[str, Any]:
             select(m.Scorecard).where(m.Scorecard.round_id == rnd.id).order_by(m.Scorecard.issue)
         ).scalars()
     ]
-    appeals = []
-    for a in s.execute(
-        select(m.Appeal).where(m.Appeal.round_id == rnd.id).order_by(m.Appeal.id)
-    ).scalars():
-        c = s.get(m.Consortium, a.consortium_id)
-        appeals.append(
-            {
-                "id": a.id,
-                "team": c.name if c else "?",
-                "filed_at": a.filed_at.isoformat(),
-                "status": a.status,
-                "text": a.text,
-                "reason": a.reason,
-                "resolution": a.resolution,
-            }
-        )
+    appeals = rs.appeal_rows(s, rnd, with_text=True)
     allocations = []
     for al in s.execute(
         select(m.Allocation).where(m.Allocation.round_id == rnd.id).order_by(m.Allocation.id)
