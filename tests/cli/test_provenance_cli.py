@@ -58,7 +58,7 @@ def test_compare_json_contract_and_per_component_verdicts(
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     assert set(out) >= KEYS and out["verdict"] == "derived"
-    comps = {c["name"]: c for c in out["components"]}
+    comps = {c["kind"]: c for c in out["components"]}
     for c in comps.values():
         assert set(c) >= COMPONENT_KEYS
     # Decoder independent, vision encoder copied: reported exactly like that.
@@ -75,7 +75,7 @@ def test_compare_fine_tuned_and_independent(models: dict[str, Path]) -> None:
     assert r.returncode == 0 and out["verdict"] == "derived" and out["derivation"] == "fine-tuned"
     r = run("provenance", "compare", str(models["team"]), str(models["public"]), "--json")
     out = json.loads(r.stdout)
-    assert r.returncode == 0 and out["verdict"] == "independent" and out["derivation"] == "null"
+    assert r.returncode == 0 and out["verdict"] == "independent" and out["derivation"] is None
 
 
 @pytest.mark.parametrize(

@@ -97,7 +97,7 @@ def test_independent_same_shape_models_are_independent(parent: DictSource, seed:
     other = synthetic_llama(np.random.default_rng(1000 + seed), **SHAPE)  # type: ignore[arg-type]
     out = _cmp(parent, other, seed)
     text = out["components"][0]
-    assert (out["verdict"], out["derivation"]) == ("independent", "null")
+    assert (out["verdict"], out["derivation"]) == ("independent", None)
     assert text["layer_map"] == [] and text["matched_fraction"] == 0.0
     assert text["p_value"] > 1e-3
     assert abs(text["effect"]) < 0.05
@@ -152,7 +152,7 @@ def test_per_component_decoder_independent_vision_copied() -> None:
     b_own = synthetic_llama(np.random.default_rng(21), **shape)  # type: ignore[arg-type]
     b = splice(b_own, a, "visual.blocks.")  # B trained its own decoder, took A's ViT blocks
     out = _cmp(a, b)
-    by = {c["name"]: c for c in out["components"]}
+    by = {c["kind"]: c for c in out["components"]}
     assert by["text"]["verdict"] == "independent"
     assert by["vision"]["verdict"] in ("identical", "derived")
     assert by["vision"]["layer_map"] == [[0, 0], [1, 1], [2, 2]]
@@ -166,7 +166,7 @@ def test_per_component_fine_tuned_vision_tower() -> None:
     a = synthetic_llama(np.random.default_rng(30), **shape)  # type: ignore[arg-type]
     tuned = V.finetune(a, 0.15, np.random.default_rng(31))
     b = splice(synthetic_llama(np.random.default_rng(32), **shape), tuned, "visual.")  # type: ignore[arg-type]
-    by = {c["name"]: c for c in _cmp(a, b)["components"]}
+    by = {c["kind"]: c for c in _cmp(a, b)["components"]}
     assert by["text"]["verdict"] == "independent"
     assert (by["vision"]["verdict"], by["vision"]["derivation"]) == ("derived", "fine-tuned")
 
@@ -223,4 +223,4 @@ def test_norm_vectors_alone_are_inconclusive_never_derived() -> None:
     b = DictSource({"model.norm.weight": (1 + 0.01 * rng.standard_normal(64)).astype(np.float32)})
     out = compare(a, b, rng=np.random.default_rng(0), options=CompareOptions()).to_json()
     assert out["verdict"] == "inconclusive"
-    assert out["components"][0]["layer_map"] == [] and out["derivation"] == "null"
+    assert out["components"][0]["layer_map"] == [] and out["derivation"] is None

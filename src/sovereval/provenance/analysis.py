@@ -84,10 +84,12 @@ def gate_findings(
         str(c.get("kind") or c.get("name")): str(c.get("declared_origin", "from-scratch"))
         for c in declared_components
     }
-    out = []
+    out: dict[str, tuple[str, bool, str]] = {}
     for comp in report.get("components", []):
-        name, verdict = str(comp["name"]), str(comp["verdict"])
-        origin = declared.get(name, "undeclared")
+        kind = str(comp.get("kind") or comp["name"])
+        where = f" ({comp['name']})" if comp["name"] != kind else ""
+        name, verdict = kind, str(comp["verdict"])
+        origin = declared.get(str(comp["name"]), declared.get(kind, "undeclared"))
         related = verdict in ("derived", "identical")
         honest = (
             related
@@ -95,6 +97,12 @@ def gate_findings(
             and reference.lower() in origin.lower()
         )
         failed = related and not honest
+        found = comp.get("found_fraction") or 0.0
+        evidence = (
+            f"{found:.1%} of its parameters found in {reference}'s {comp.get('source')}"
+            if found >= 0.005
+            else f"p = {_p(comp.get('p_value'))}"
+        )
         if failed:
             said = (
                 "no such component was declared"
@@ -102,12 +110,22 @@ def gate_findings(
                 else f"declared '{origin}'"
             )
             reason = (
-                f"{name} component {verdict} from {reference} (derivation {comp.get('derivation')}, "
-                f"p = {comp.get('p_value'):.3g}) but {said}"
+                f"{name}{where} component {verdict} from {reference} (derivation "
+                f"{comp.get('derivation')}, {evidence}) but {said}"
             )
         elif related:
-            reason = f"{name} component {verdict} from {reference}, as declared ('{origin}')"
+            reason = f"{name}{where} component {verdict} from {reference} ({evidence}), as declared ('{origin}')"
         else:
-            reason = f"{name} component {verdict} with respect to {reference}"
-        out.append((name, failed, reason))
-    return out
+            reason = f"{name}{where} component {verdict} with respect to {reference}"
+        prev = out.get(name)
+        if (
+            prev is None
+            or (failed and not prev[1])
+            or (related and not prev[1] and "from" not in prev[2])
+        ):
+            out[name] = (name, failed, reason)
+    return list(out.values())
+
+
+def _p(p: object) -> str:
+    return "undefined" if p is None else f"{float(p):.3g}"  # type: ignore[arg-type]

@@ -41,7 +41,7 @@ class NullSummary:
     p_empirical: float
     """``(1 + #{null >= observed}) / (1 + n)``: exact but floored at ``1 / (n + 1)``."""
 
-    def to_json(self) -> dict[str, float | int]:
+    def to_json(self) -> dict[str, float | int | None]:
         return {
             "observed": _f(self.observed),
             "null_mean": _f(self.mean),
@@ -53,10 +53,11 @@ class NullSummary:
         }
 
 
-def _f(x: float) -> float:
-    """JSON-safe float: NaN -> 0.0, infinities clipped."""
+def _f(x: float) -> float | None:
+    """JSON-safe float: an undefined statistic (NaN) is ``null``, never 0 or 1; infinities
+    are clipped."""
     if math.isnan(x):
-        return 0.0
+        return None
     return float(min(max(x, -1e308), 1e308))
 
 

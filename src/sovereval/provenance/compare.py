@@ -20,6 +20,7 @@ import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -38,12 +39,20 @@ from sovereval.provenance.calibration import (
     summarize,
 )
 from sovereval.provenance.canonical import CanonicalIndex, canonicalize
+from sovereval.provenance.components import (
+    decide_component,
+    located,
+    source_by_kind,
+    summary_sentence,
+)
 from sovereval.provenance.direct import direct_checks
 from sovereval.provenance.exact import ExactTally
 from sovereval.provenance.formats.base import TensorSource
+from sovereval.provenance.locate import LocateOptions, LocateResult, locate
 from sovereval.provenance.reading import closed_form, read_canonical
 from sovereval.provenance.sketch import ComponentSketch, sketch_pair
 from sovereval.provenance.stats import procrustes_fits
+from sovereval.provenance.structure import Component, group_components
 from sovereval.provenance.verdict import (
     CompareResult,
     ComponentResult,
@@ -86,6 +95,10 @@ class CompareOptions:
     layer_rel: float = 0.8
     components: tuple[str, ...] = field(default_factory=tuple)
     """Restrict to these components (empty: all)."""
+    min_found: float = 0.01
+    """Share of a component's values located in A that makes it ``derived`` on exact
+    evidence alone (located values are never a coincidence: see ``locate``)."""
+    locate: LocateOptions = field(default_factory=LocateOptions)
     blas_threads: int = 1
     """BLAS threads while comparing (0: leave the process setting alone). The products here
     are many and mid-sized; on a shared machine a multi-threaded BLAS spends its time
@@ -143,11 +156,6 @@ def _compare(
         final = _finalise(c, p, opt)
         comps_out.append(final)
         evidence.extend(ev)
-    verdict = most_serious([c.verdict for c in comps_out])
-    lead = [c for c in comps_out if c.verdict == "derived"] or [
-        c for c in comps_out if c.verdict == "identical"
-    ]
-    derivation = lead[0].derivation if lead and verdict in ("identical", "derived") else "null"
     excl_a = _excluded(ia, a)
     excl_b = _excluded(ib, b)
     flags = {"a": _norms_all_one(ia, a), "b": _norms_all_one(ib, b)}
@@ -160,15 +168,107 @@ def _compare(
     notes.append(
         "declared evidence (config architecture, tokenizer) is reported separately and is not weight derivation"
     )
+    loc = locate(a, b, opt.locate)
+    comps_a = _structure(a, ia, loc.numel_a)
+    comps_b = _structure(b, ib, loc.numel_b)
+    stats = {c.name: c for c in comps_out}
+    by_kind = source_by_kind(comps_a, loc.numel_a)
+    per_b = []
+    for sc in comps_b:
+        if opt.components and sc.kind not in opt.components:
+            continue
+        if not any(t in loc.numel_b for t in sc.tensors):
+            notes.append(
+                f"B's {sc.name} holds only excluded tensors (fixed buffers or too small)"
+            )
+            continue
+        per_b.append(
+            decide_component(
+                sc,
+                located(sc, comps_a, loc),
+                stats.get(sc.kind),
+                quantised=loc.quantised_a or loc.quantised_b,
+                min_located=opt.min_found,
+                comparable=any(
+                    len(b.infos()[t].shape) >= 2 and t in loc.numel_b for t in sc.tensors
+                ),
+                source_for_kind=by_kind,
+            )
+        )
+    verdict = most_serious([c.verdict for c in per_b])
+    lead = sorted(
+        (c for c in per_b if c.verdict in ("identical", "derived")), key=lambda c: -c.parameters
+    )
+    derivation = lead[0].derivation if lead and verdict in ("identical", "derived") else "null"
+    pb, pa = sum(loc.numel_b.values()), sum(loc.numel_a.values())
+    fb, fa = sum(loc.found_b.values()), sum(loc.found_a.values())
+    a_label = model_label(a.meta.path)
     return CompareResult(
         verdict,
         derivation,
-        tuple(comps_out),
+        tuple(per_b),
         tuple(evidence),
         flags,
-        {"a": excl_a, "b": excl_b},
+        {
+            "a": _merge_excluded(excl_a, loc.excluded_a),
+            "b": _merge_excluded(excl_b, loc.excluded_b),
+        },
         tuple(notes),
+        summary=summary_sentence(per_b, a_label, pb, fb),
+        found=_found_json(loc, pa, pb, fa, fb),
+        tensor_map=tuple(m.to_json() for m in loc.matches),
+        components_a=tuple(
+            {
+                "name": c.name,
+                "kind": c.kind,
+                "parameters": sum(loc.numel_a.get(t, 0) for t in c.tensors),
+                "tensors": list(c.tensors),
+            }
+            for c in comps_a
+        ),
+        statistics=tuple(comps_out),
     )
+
+
+GENERIC_FILES = ("model", "pytorch_model", "weights", "model_quantized", "model_int8")
+
+
+def model_label(path: str) -> str:
+    """A readable name for a checkpoint: its file stem, or its folder for generic file names."""
+    p = Path(path)
+    if p.stem in GENERIC_FILES and p.parent.name:
+        return p.parent.name
+    return p.stem if p.suffix else (p.name or "A")
+
+
+def _structure(src: TensorSource, index: CanonicalIndex, numel: dict[str, int]) -> list[Component]:
+    kinds = {ct.source_name: ct.key.component for ct in index.tensors.values()}
+    names = list(src.infos())
+    return group_components(names, numel, kinds)
+
+
+def _merge_excluded(
+    old: list[tuple[str, str]], new: tuple[tuple[str, str], ...]
+) -> list[tuple[str, str]]:
+    seen = {n for n, _ in old}
+    return [*old, *((n, r) for n, r in new if n not in seen)]
+
+
+def _found_json(loc: LocateResult, pa: int, pb: int, fa: float, fb: float) -> dict[str, object]:
+    return {
+        "b_in_a": fb / pb if pb else 0.0,
+        "a_in_b": fa / pa if pa else 0.0,
+        "parameters_a": pa,
+        "parameters_b": pb,
+        "located_b": int(fb),
+        "located_a": int(fa),
+        "exact_b": int(sum(loc.exact_b.values())),
+        "tensors_compared_a": len(loc.numel_a),
+        "tensors_compared_b": len(loc.numel_b),
+        "tensors_excluded_a": len(loc.excluded_a),
+        "tensors_excluded_b": len(loc.excluded_b),
+        "settled_by": dict(loc.tiers),
+    }
 
 
 def _excluded(index: CanonicalIndex, src: TensorSource) -> list[tuple[str, str]]:

@@ -58,7 +58,14 @@ def closed_form(x: F32) -> str | None:
         d = np.diff(flat)
         if np.allclose(d, d[0], rtol=0, atol=1e-6 * max(1.0, abs(d[0]))) and d[0] != 0:
             return "arange"
-    if v.ndim == 2 and v.shape[0] > 1 and v.shape[1] >= 4 and v.shape[1] % 2 == 0:
+    if (
+        v.ndim == 2
+        and v.shape[0] > 1
+        and v.shape[1] >= 4
+        and v.shape[1] % 2 == 0
+        # row 0 of every sinusoidal table is sin(0), cos(0): only zeros and ones
+        and bool(np.all(np.minimum(np.abs(v[0]), np.abs(v[0] - 1.0)) < 1e-3))
+    ):
         n, dim = v.shape
         if n * dim <= 50_000_000:
             pos = np.arange(n)[:, None]

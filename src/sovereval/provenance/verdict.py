@@ -33,6 +33,9 @@ DERIVATIONS = (
     "depth-upscaled",
     "vocab-changed",
     "merged",
+    "cast",
+    "subset",
+    "partial",
     "null",
 )
 
@@ -121,12 +124,35 @@ class ComponentResult:
     negative_control: NullSummary | None
     direct: DirectChecks
     notes: tuple[str, ...] = ()
+    kind: str = ""
+    """text / vision / audio / projector / unknown: a label from names and shapes, never evidence."""
+    tensors: tuple[str, ...] = ()
+    """Stored names of B's tensors in this component."""
+    parameters: int = 0
+    """Compared values of B in this component (excluded buffers not counted)."""
+    found_fraction: float = 0.0
+    """Share of ``parameters`` whose values were located in A (exactly or near)."""
+    exact_fraction: float = 0.0
+    """Share located exactly (equal at bf16)."""
+    source: str | None = None
+    """The component of A it came from (``None`` when nothing points to one)."""
+    why: str = ""
+    how: Mapping[str, int] = field(default_factory=dict)
+    """Located values by tier: copy, cast, transposed, rows, columns, near, near-rows."""
 
     def to_json(self) -> dict[str, Any]:
         return {
             "name": self.name,
+            "kind": self.kind,
             "verdict": self.verdict,
-            "derivation": self.derivation,
+            "derivation": None if self.derivation == "null" else self.derivation,
+            "found_fraction": _f(self.found_fraction),
+            "exact_fraction": _f(self.exact_fraction),
+            "source": self.source,
+            "why": self.why,
+            "parameters": self.parameters,
+            "how": dict(self.how),
+            "tensors": list(self.tensors),
             "p_value": _f(self.p_value),
             "p_raw": _f(self.p_raw),
             "z": _f(self.z),
@@ -160,17 +186,30 @@ class CompareResult:
     excluded: Mapping[str, Sequence[tuple[str, str]]]
     """Model -> (tensor, reason) never used as weight evidence."""
     notes: tuple[str, ...] = ()
+    summary: str = ""
+    """One sentence a minister could read."""
+    found: Mapping[str, Any] = field(default_factory=dict)
+    """``b_in_a`` / ``a_in_b`` fractions of compared parameters, counts and tiers."""
+    tensor_map: tuple[Mapping[str, Any], ...] = ()
+    components_a: tuple[Mapping[str, Any], ...] = ()
+    statistics: tuple[ComponentResult, ...] = ()
+    """The per-kind statistical comparisons behind the components (for the report)."""
 
     def to_json(self) -> dict[str, Any]:
         return {
             "verdict": self.verdict,
-            "derivation": self.derivation,
+            "derivation": None if self.derivation == "null" else self.derivation,
+            "summary": self.summary,
+            "found": _jsonable(dict(self.found)),
             "components": [c.to_json() for c in self.components],
+            "components_a": [_jsonable(dict(c)) for c in self.components_a],
+            "tensor_map": [_jsonable(dict(m)) for m in self.tensor_map],
+            "statistics": [c.to_json() for c in self.statistics],
             "evidence": [e.to_json() for e in self.evidence],
             "norms_all_one": {k: list(v) for k, v in self.norms_all_one.items()},
             "excluded": {k: [[n, r] for n, r in v] for k, v in self.excluded.items()},
             "similarity": {
-                c.name: [[_f(v) for v in row] for row in c.similarity] for c in self.components
+                c.name: [[_f(v) for v in row] for row in c.similarity] for c in self.statistics
             },
             "notes": list(self.notes),
         }
