@@ -12,6 +12,7 @@ weights with the package's own hostile-input readers.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import os
 import shutil
@@ -736,6 +737,8 @@ def build(
         for t in CT.TRANSFORMS:
             if only is not None and t.id not in only:
                 continue
+            if not all(importlib.util.find_spec(n) for n in t.needs):
+                continue  # an optional transform whose stack is not installed
             out = models_dir / t.target
             token = f"{CT.TRANSFORM_VERSION}:{t.seed}:{t.id}"
             if not (out.exists() and _done(cache, t.id, token)):

@@ -371,6 +371,26 @@ def whisper_audio_tower(t: Mapping[str, Arr]) -> Tensors:
     return out
 
 
+def to_clip_text(t: Mapping[str, Arr]) -> Tensors:
+    """A BERT encoder under CLIP's text-tower names (``text_model.encoder.layers.N``)."""
+    out: Tensors = {
+        "text_model.embeddings.token_embedding.weight": t["embeddings.word_embeddings.weight"],
+        "text_model.embeddings.position_embedding.weight": t[
+            "embeddings.position_embeddings.weight"
+        ],
+        "text_model.embeddings.token_type_embedding.weight": t[
+            "embeddings.token_type_embeddings.weight"
+        ],
+        "text_model.embeddings.layer_norm.weight": t["embeddings.LayerNorm.weight"],
+        "text_model.embeddings.layer_norm.bias": t["embeddings.LayerNorm.bias"],
+    }
+    for i in range(_layers(t, "encoder.layer.")):
+        for rest, k in bert_layer_keys(t, i).items():
+            mod, leaf = rest.rsplit(".", 1)
+            out[f"text_model.encoder.layers.{i}.{_BERT_PARTS[mod]}.{leaf}"] = t[k]
+    return out
+
+
 def with_decoder(
     tower: Mapping[str, Arr], decoder: Mapping[str, Arr], d_tower: int, rng: np.random.Generator
 ) -> Tensors:
@@ -397,7 +417,9 @@ def with_decoder(
 class Transform:
     id: str
     bases: tuple[str, ...]
-    make: Callable[[list[Tensors], np.random.Generator], Tensors] | None
+    make: Callable[..., Tensors] | None
+    """``make(bases, rng)``, or ``make(bases, rng, paths)`` when ``with_paths``; None: GGUF
+    re-quantisation of the stored file."""
     format: str
     family: str
     target: str
@@ -405,6 +427,9 @@ class Transform:
     pair: Pair
     seed: int = 0
     dtype: str = "bf16"
+    with_paths: bool = False
+    needs: tuple[str, ...] = ()
+    """Optional modules the transform imports; without them the builder leaves it out."""
 
 
 _SM = "smollm2-135m-q4_1"
@@ -553,6 +578,16 @@ TRANSFORMS: tuple[Transform, ...] = (
         seed=15,
     ),
     Transform(
+        "gemma3-bf16",
+        ("gemma3-270m-q4_k_m",),
+        lambda b, r: b[0],
+        "safetensors",
+        "decoder-llm",
+        "gemma3-bf16.safetensors",
+        "Gemma 3 270M dequantised from Q4_K_M (K-quants) to bf16, Hugging Face names",
+        _p("gemma3-270m-q4_k_m", "gemma3-bf16", "cast", "K-quant GGUF dequantised to bf16"),
+    ),
+    Transform(
         "smollm2-q8_0",
         (_SM,),
         None,
@@ -599,6 +634,27 @@ TRANSFORMS: tuple[Transform, ...] = (
         ),
         seed=21,
         dtype="f32",
+    ),
+    Transform(
+        "minilm-mlm-finetune",
+        (_ML,),
+        lambda b, r, paths: to_clip_text(_mlm(b[0], paths[0], r)),
+        "safetensors",
+        "encoder-text",
+        "minilm-mlm-finetune.safetensors",
+        "a real gradient fine-tune: 24 Adam steps (lr 2e-3) of masked-token prediction on the "
+        "model card's text; CLIP text-tower names",
+        _p(
+            _ML,
+            "minilm-mlm-finetune",
+            "fine-tuned",
+            "few-step gradient fine-tune moving each encoder matrix by 11-19% of its norm",
+            CE("text_model.encoder.layers.0.mlp.fc1.weight", _FC1),
+        ),
+        seed=23,
+        dtype="f32",
+        with_paths=True,
+        needs=("torch", "tokenizers"),
     ),
     Transform(
         "minilm-lora8",
@@ -699,6 +755,12 @@ EXTRA_PAIRS: tuple[Pair, ...] = (
 )
 
 
+def _mlm(t: Tensors, folder: Path, rng: np.random.Generator) -> Tensors:
+    from sovereval.provenance.corpus_finetune import mlm_finetune
+
+    return mlm_finetune(t, folder, rng, steps=24, lr=2e-3)
+
+
 def load_tensors(path: Path) -> Tensors:
     from sovereval.provenance.formats.open import open_source
 
@@ -715,7 +777,11 @@ def write_transform(t: Transform, manifest: Manifest, out: Path) -> None:
         requantise_gguf(manifest.path(t.bases[0]), tmp, "Q8_0")
     else:
         bases = [load_tensors(manifest.path(b)) for b in t.bases]
-        tensors = t.make(bases, np.random.default_rng(t.seed))
+        rng = np.random.default_rng(t.seed)
+        if t.with_paths:
+            tensors = t.make(bases, rng, [manifest.path(b) for b in t.bases])
+        else:
+            tensors = t.make(bases, rng)
         if t.format == "onnx":
             write_int8_onnx(tmp, tensors, producer="sovereval-corpus")
         else:
