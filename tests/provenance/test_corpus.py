@@ -400,3 +400,24 @@ def test_components_are_located_by_the_tensor_names_they_hold() -> None:
     wrong = {**out, "components_a": [{"name": "other", "tensors": [T._FC1]}]}
     assert "expected 'other'" in " ".join(judge(wrong, pair, 0.0).problems)
     assert holding(out["components"], "missing.weight") is None
+
+
+def test_corpus_show_reads_the_manifest_and_fails_cleanly_without_one(tmp_path: Path) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from sovereval.cli.provenance_corpus import app
+
+    runner = CliRunner()
+    missing = runner.invoke(app, ["show", "--cache", str(tmp_path)])
+    assert missing.exit_code == 2
+    assert "corpus build" in missing.output
+    entry = C.ModelEntry(
+        "x", "models/x.gguf", "gguf", "decoder-llm", "p", "1", "MIT", "published", "n"
+    )
+    m = C.Manifest(tmp_path, (entry,), C.PUBLISHED_PAIRS, C.WHEELS)
+    (tmp_path / C.MANIFEST_NAME).write_text(json.dumps(m.to_json()))
+    shown = runner.invoke(app, ["show", "--cache", str(tmp_path), "--json"])
+    assert shown.exit_code == 0, shown.output
+    assert json.loads(shown.output)["models"][0]["id"] == "x"
