@@ -15,6 +15,7 @@ import os
 import struct
 import zipfile
 from collections.abc import Iterator
+from importlib.util import find_spec
 from pathlib import Path
 
 import numpy as np
@@ -343,15 +344,27 @@ def test_real_minilm_permutation_preserves_its_layers(manifest: C.Manifest) -> N
 def test_every_manifest_file_exists_and_reads(manifest: C.Manifest) -> None:
     from sovereval.provenance.formats.open import open_source
 
-    assert {m.id for m in manifest.models} == {m.id for m in C.MODELS} | {
-        t.id for t in T.TRANSFORMS
+    optional_ok = os.environ.get("CI") != "true"  # in CI every optional stack is installed
+    wanted = {m.id for m in C.MODELS} | {
+        t.id for t in T.TRANSFORMS if not (optional_ok and not all(find_spec(n) for n in t.needs))
     }
+    assert {m.id for m in manifest.models} == wanted
     for m in manifest.models:
         assert manifest.path(m.id).exists(), m.id
         if m.format != "onnx":  # ONNX files with If subgraphs or int8 are the engine's to read
             src = open_source(manifest.path(m.id), allow_pytorch=True)
             assert src.infos(), m.id
             src.close()
+
+
+def _present(manifest: C.Manifest, pair: C.Pair) -> None:
+    """A transform left out for a missing optional stack skips here, and fails in CI."""
+    ids = {m.id for m in manifest.models}
+    missing = [x for x in (pair.a, pair.b) if x not in ids]
+    if missing and os.environ.get("CI") != "true":
+        pytest.skip(
+            f"{missing} not built (an optional stack is missing: pip install 'sovereval[hf]')"
+        )
 
 
 def _scored(relations: tuple[str, ...]) -> list[C.Pair]:
@@ -364,6 +377,7 @@ def _scored(relations: tuple[str, ...]) -> list[C.Pair]:
 def test_identical_and_derived_pairs_are_found(manifest: C.Manifest, pair: C.Pair) -> None:
     from sovereval.provenance.corpus_accuracy import engine_compare
 
+    _present(manifest, pair)
     out = engine_compare(manifest.path(pair.a), manifest.path(pair.b))
     row = judge(out, pair, 0.0)
     assert out["verdict"] in ("identical", "derived"), (out["verdict"], out.get("summary"))
@@ -378,6 +392,7 @@ def test_identical_and_derived_pairs_are_found(manifest: C.Manifest, pair: C.Pai
 def test_independent_pairs_are_not_flagged(manifest: C.Manifest, pair: C.Pair) -> None:
     from sovereval.provenance.corpus_accuracy import engine_compare
 
+    _present(manifest, pair)
     out = engine_compare(manifest.path(pair.a), manifest.path(pair.b))
     assert out["verdict"] == "independent", (out["verdict"], out.get("summary"))
     assert out["derivation"] is None
