@@ -606,6 +606,7 @@ TRANSFORMS: tuple[Transform, ...] = (
         "minilm-int8.onnx",
         "int8 ONNX export: per-row scales, DequantizeLinear, onnx:: names",
         _p(_ML, "minilm-int8-onnx", "quantised", "int8 export with per-row scales"),
+        needs=("onnx",),
     ),
     Transform(
         "minilm-depth-upscaled",
