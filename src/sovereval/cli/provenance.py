@@ -13,6 +13,7 @@ import typer
 from rich.table import Table
 
 from sovereval.cli.common import JsonOpt, console, ctx_of, emit_json
+from sovereval.cli.provenance_corpus import app as corpus_app
 
 app = typer.Typer(no_args_is_help=True)
 AllowTorch = typer.Option(
@@ -26,30 +27,45 @@ SeedOpt = typer.Option(
 )
 
 
+def _num(v: Any, fmt: str) -> str:
+    return "undefined" if v is None else format(v, fmt)
+
+
 def _summary(report: dict[str, Any]) -> None:
+    derivation = report.get("derivation") or "none"
+    console.print(f"[bold]{report.get('summary', '')}[/]", highlight=False)
     t = Table(
-        "Component",
+        "Component of B",
+        "Kind",
         "Verdict",
         "Derivation",
+        "Found in A",
+        "From A's",
         "p (Holm)",
-        "z",
-        "Matched",
-        "Layer map",
-        title=f"verdict: {report['verdict']}  derivation: {report['derivation']}",
+        "Why",
+        title=f"verdict: {report['verdict']}  derivation: {derivation}",
     )
     for c in report["components"]:
-        lm = c.get("layer_map") or []
-        shown = ", ".join(f"{i}→{j}" for i, j in lm[:8]) + (" …" if len(lm) > 8 else "")
         t.add_row(
             c["name"],
+            c.get("kind", ""),
             c["verdict"],
-            str(c.get("derivation")),
-            f"{c['p_value']:.3g}",
-            f"{c['z']:.1f}",
-            f"{c['matched_fraction']:.2f}",
-            shown,
+            str(c.get("derivation") or "-"),
+            f"{c.get('found_fraction') or 0:.1%} of {c.get('parameters', 0):,}",
+            str(c.get("source") or "-"),
+            _num(c.get("p_value"), ".3g"),
+            c.get("why", ""),
         )
     console.print(t)
+    found = report.get("found") or {}
+    if found:
+        console.print(
+            f"  B in A: {found.get('b_in_a', 0):.1%} of {found.get('parameters_b', 0):,} compared "
+            f"parameters; A in B: {found.get('a_in_b', 0):.1%} of {found.get('parameters_a', 0):,}; "
+            f"excluded tensors: A {found.get('tensors_excluded_a', 0)}, "
+            f"B {found.get('tensors_excluded_b', 0)} (see the JSON 'excluded' for why)",
+            highlight=False,
+        )
     for n in report.get("notes", []):
         console.print(f"  note: {n}", highlight=False)
 
@@ -149,6 +165,11 @@ def run_cmd(
 
 library = typer.Typer(no_args_is_help=True, help="Reference library of compact model fingerprints.")
 app.add_typer(library, name="library")
+app.add_typer(
+    corpus_app,
+    name="corpus",
+    help="Rebuild and score the calibration corpus of real published models.",
+)
 LibraryOpt = typer.Option(
     None,
     "--library",

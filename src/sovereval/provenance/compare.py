@@ -178,9 +178,7 @@ def _compare(
         if opt.components and sc.kind not in opt.components:
             continue
         if not any(t in loc.numel_b for t in sc.tensors):
-            notes.append(
-                f"B's {sc.name} holds only excluded tensors (fixed buffers or too small)"
-            )
+            notes.append(f"B's {sc.name} holds only excluded tensors (fixed buffers or too small)")
             continue
         per_b.append(
             decide_component(
@@ -196,12 +194,22 @@ def _compare(
             )
         )
     verdict = most_serious([c.verdict for c in per_b])
+    pb, pa = sum(loc.numel_b.values()), sum(loc.numel_a.values())
+    fb, fa = sum(loc.found_b.values()), sum(loc.found_a.values())
+    if verdict == "identical" and pa and fa < 0.999 * pa:
+        # every component of B is a copy, but part of A is missing from B: a cut
+        verdict = "derived"
+        notes.append(f"B holds {fa / pa:.1%} of A's compared parameters: a subset of A")
     lead = sorted(
         (c for c in per_b if c.verdict in ("identical", "derived")), key=lambda c: -c.parameters
     )
     derivation = lead[0].derivation if lead and verdict in ("identical", "derived") else "null"
-    pb, pa = sum(loc.numel_b.values()), sum(loc.numel_a.values())
-    fb, fa = sum(loc.found_b.values()), sum(loc.found_a.values())
+    if (
+        derivation == "copy"
+        and verdict == "derived"
+        and all(c.verdict == "identical" for c in per_b)
+    ):
+        derivation = "subset"
     a_label = model_label(a.meta.path)
     return CompareResult(
         verdict,

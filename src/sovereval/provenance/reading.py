@@ -58,6 +58,8 @@ def closed_form(x: F32) -> str | None:
         d = np.diff(flat)
         if np.allclose(d, d[0], rtol=0, atol=1e-6 * max(1.0, abs(d[0]))) and d[0] != 0:
             return "arange"
+    if v.ndim >= 2 and _dft_basis(v.reshape(v.shape[0], -1)):
+        return "windowed DFT basis (STFT front end)"
     if (
         v.ndim == 2
         and v.shape[0] > 1
@@ -84,6 +86,25 @@ def closed_form(x: F32) -> str | None:
                     if np.max(np.abs(table - v)) < 1e-3:
                         return "sinusoidal position table"
     return None
+
+
+def _dft_basis(v: npt.NDArray[np.float64]) -> bool:
+    """Rows ``w(t) cos(2 pi k t / N)`` then ``+-w(t) sin(2 pi k t / N)`` for ``k = 0..N/2``: the
+    fixed STFT basis of audio front ends (Silero VAD stores it as a 258 x 1 x 256 conv
+    kernel). Any model with the same frame length and window has the same one."""
+    rows, n = v.shape
+    f = n // 2 + 1
+    if n < 16 or rows not in (f, 2 * f) or rows * n > 8_000_000:
+        return False
+    w = v[0]
+    scale = float(np.max(np.abs(w)))
+    if scale == 0.0:
+        return False
+    ang = 2 * math.pi * np.outer(np.arange(f), np.arange(n)) / n
+    tol = 1e-3 * scale
+    if np.max(np.abs(v[:f] - w * np.cos(ang))) > tol:
+        return False
+    return rows == f or bool(np.max(np.abs(np.abs(v[f:]) - np.abs(w * np.sin(ang)))) <= tol)
 
 
 @dataclass(frozen=True)

@@ -115,6 +115,32 @@ def _declared_tables(d: dict[str, Any]) -> str:
     return out
 
 
+def _fmt(v: Any, spec: str) -> str:
+    """A number, or "undefined" for a statistic that could not be computed (JSON null)."""
+    return "undefined" if v is None else format(float(v), spec)
+
+
+def _tensor_map(report: dict[str, Any], limit: int = 60) -> str:
+    rows = report.get("tensor_map") or []
+    if not rows:
+        return "<p class='muted'>No tensor of B was located in A.</p>"
+    e = html.escape
+    body = "".join(
+        f"<tr><td><code>{e(str(m['b']))}</code></td><td><code>{e(str(m['a']))}</code></td>"
+        f"<td>{e(str(m['how']))}</td><td>{float(m['fraction']):.1%}</td><td>{float(m['rho']):.4f}</td></tr>"
+        for m in rows[:limit]
+    )
+    more = (
+        f"<p class='muted'>… and {len(rows) - limit} more (see the JSON).</p>"
+        if len(rows) > limit
+        else ""
+    )
+    return (
+        "<div class='scroll' tabindex='0'><table><tr><th>Tensor of B</th><th>Found in A's tensor</th>"
+        f"<th>How</th><th>Share of B's tensor</th><th>Correlation</th></tr>{body}</table></div>{more}"
+    )
+
+
 def render(report: dict[str, Any]) -> str:
     e = html.escape
     parts = []
@@ -132,10 +158,12 @@ def render(report: dict[str, Any]) -> str:
         parts.append(f"""
 <section><h2>{e(comp["name"])} — <span style="color:{colour}">{e(comp["verdict"])}</span>
 {"" if comp.get("derivation") in (None, "null") else "(" + e(str(comp["derivation"])) + ")"}</h2>
-<p>p = {float(comp["p_value"]):.3g} (Holm-adjusted), z = {float(comp["z"]):.1f},
-matched fraction {float(comp["matched_fraction"]):.2f}, bit-identical (bf16) {float(comp.get("bf16_identical_fraction", 0)):.4f},
+<p><strong>{_fmt(comp.get("found_fraction"), ".1%")} of {int(comp.get("parameters", 0)):,} parameters found in A</strong>
+{"" if not comp.get("source") else "(from A's <code>" + e(str(comp["source"])) + "</code>)"} — {e(str(comp.get("why", "")))}</p>
+<p>Kind: {e(str(comp.get("kind", "")))}. p = {_fmt(comp.get("p_value"), ".3g")} (Holm-adjusted), z = {_fmt(comp.get("z"), ".1f")},
+matched layers {_fmt(comp.get("matched_fraction"), ".2f")}, bit-identical (bf16) {_fmt(comp.get("bf16_identical_fraction"), ".4f")},
 layers {comp.get("layers_a")} vs {comp.get("layers_b")}.</p>
-<div class="row"><div>{heatmap_svg(comp)}</div><div>{nulls}</div></div>
+<div class="row"><div>{heatmap_svg(comp) if comp.get("similarity") else ""}</div><div>{nulls}</div></div>
 <table><tr><th>Statistic</th><th>Observed</th><th>Null mean ± s.d.</th><th>z</th><th>p</th></tr>
 {_stat_row("test statistic", comp.get("statistic"))}
 {_stat_row("positive control (perturbed copy of A)", comp.get("positive_control"))}
@@ -145,8 +173,8 @@ layers {comp.get("layers_a")} vs {comp.get("layers_b")}.</p>
 {"".join(f'<p class="muted">{e(n)}</p>' for n in comp.get("notes", []))}
 </section>""")
     ev_rows = "".join(
-        f"<tr><td>{e(str(x.get('component')))}</td><td>{e(str(x.get('name')))}</td><td>{float(x.get('value', 0)):.4g}</td>"
-        f"<td>{float(x.get('p_value', 1)):.3g}</td><td>{'weight' if x.get('weight_evidence') else 'context only'}</td></tr>"
+        f"<tr><td>{e(str(x.get('component')))}</td><td>{e(str(x.get('name')))}</td><td>{_fmt(x.get('value'), '.4g')}</td>"
+        f"<td>{_fmt(x.get('p_value'), '.3g')}</td><td>{'weight' if x.get('weight_evidence') else 'context only'}</td></tr>"
         for x in report.get("evidence", [])
     )
     declared = report.get("declared", {})
@@ -156,14 +184,16 @@ layers {comp.get("layers_a")} vs {comp.get("layers_b")}.</p>
 <style>body{{font-family:system-ui,sans-serif;max-width:1100px;margin:auto;padding:1rem;color:#1a202c}}
 table{{border-collapse:collapse;font-size:.85rem;margin:.5rem 0}}td,th{{border-bottom:1px solid #e2e8f0;padding:.25rem .5rem;text-align:left}}
 .row{{display:flex;flex-wrap:wrap;gap:1rem}}.row svg{{max-width:100%;height:auto}}.muted{{color:#718096;font-size:.85rem}}
-section{{border-top:2px solid #e2e8f0;margin-top:1.5rem}}pre{{background:#f7fafc;padding:.6rem;overflow-x:auto;font-size:.75rem}}</style></head><body>
+section{{border-top:2px solid #e2e8f0;margin-top:1.5rem}}.scroll{{overflow-x:auto}}.lead{{font-size:1.15rem}}pre{{background:#f7fafc;padding:.6rem;overflow-x:auto;font-size:.75rem}}</style></head><body>
 <h1>Provenance: <span style="color:{VERDICT_COLOUR.get(report.get("verdict", ""), "#000")}">{e(str(report.get("verdict")))}</span>
 {"" if report.get("derivation") in (None, "null") else "(" + e(str(report.get("derivation"))) + ")"}</h1>
+<p class="lead"><strong>{e(str(report.get("summary", "")))}</strong></p>
 <p>A: <code>{e(str(inputs.get("a", {}).get("path", "")))}</code> ({e(str(inputs.get("a", {}).get("format", "")))})<br>
 B: <code>{e(str(inputs.get("b", {}).get("path", "")))}</code> ({e(str(inputs.get("b", {}).get("format", "")))})</p>
 <p class="muted">Verdicts are per component. Statistics are centred and calibrated against nulls of the same shape;
 raw cosines of norm vectors are never evidence. {"".join(e(n) + " " for n in report.get("notes", []))}</p>
 {"".join(parts)}
+<section><h2>Where B's tensors were found in A</h2>{_tensor_map(report)}</section>
 <section><h2>All statistics</h2><table><tr><th>Component</th><th>Statistic</th><th>Value</th><th>p</th><th>Role</th></tr>{ev_rows}</table></section>
 <section><h2>Declared evidence (not weight derivation)</h2><p>{e(str(declared.get("note", "")))}</p>
 <pre>{e(json.dumps({k: v for k, v in declared.items() if k != "note"}, indent=1, ensure_ascii=False)[:20000])}</pre></section>

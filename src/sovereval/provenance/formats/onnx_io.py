@@ -36,6 +36,9 @@ def _fail(path: Path, problem: str) -> HostileInputError:
     return HostileInputError(f"{path}: not a valid ONNX model: {problem}")
 
 
+MAX_SUBGRAPH_DEPTH = 8
+
+
 class OnnxSource:
     """The initializers of an ``.onnx`` model."""
 
@@ -56,8 +59,7 @@ class OnnxSource:
         self._tensors: dict[str, Any] = {}
         self._external: dict[str, tuple[Path, int]] = {}
         self._infos: dict[str, TensorInfo] = {}
-        for t in model.graph.initializer:
-            self._add(t)
+        self._walk(model.graph, "", 0)
         meta_props = {p.key: p.value for p in model.metadata_props}
         config = {"producer_name": model.producer_name, "ir_version": model.ir_version,
                   "opsets": {o.domain or "ai.onnx": o.version for o in model.opset_import},
@@ -68,8 +70,27 @@ class OnnxSource:
         )
         self.meta = SourceMeta(format="onnx", path=str(path), config=config, files=files)
 
-    def _add(self, t: Any) -> None:
-        name = str(t.name)
+    def _walk(self, graph: Any, prefix: str, depth: int) -> None:
+        """Initializers of ``graph``, tensors held by its ``Constant`` nodes, and the same in
+        every subgraph (``If`` branches, ``Loop``/``Scan`` bodies): exporters put weights in
+        all three. Subgraph tensors are named ``node/branch/name``; nesting is capped."""
+        if depth > MAX_SUBGRAPH_DEPTH:
+            raise _fail(self.path, f"subgraphs nested deeper than {MAX_SUBGRAPH_DEPTH}")
+        for t in graph.initializer:
+            self._add(t, prefix + str(t.name))
+        for i, node in enumerate(graph.node):
+            for attr in node.attribute:
+                where = f"{prefix}{node.name or node.op_type + '_' + str(i)}/{attr.name}/"
+                if attr.type == 4 and node.op_type == "Constant" and node.output:  # TENSOR
+                    self._add(attr.t, prefix + str(node.output[0]))
+                elif attr.type == 5:  # GRAPH
+                    self._walk(attr.g, where, depth + 1)
+                elif attr.type == 10:  # GRAPHS
+                    for j, g in enumerate(attr.graphs):
+                        self._walk(g, f"{where}{j}/", depth + 1)
+
+    def _add(self, t: Any, name: str | None = None) -> None:
+        name = str(t.name) if name is None else name
         if name in self._infos:
             raise _fail(self.path, f"duplicate initializer {name!r}")
         dtype = ONNX_DTYPES.get(int(t.data_type))
