@@ -251,8 +251,8 @@ def model_label(path: str) -> str:
 
 def _structure(src: TensorSource, index: CanonicalIndex, numel: dict[str, int]) -> list[Component]:
     kinds = {ct.source_name: ct.key.component for ct in index.tensors.values()}
-    names = list(src.infos())
-    return group_components(names, numel, kinds)
+    infos = src.infos()
+    return group_components(list(infos), numel, kinds, {n: len(i.shape) for n, i in infos.items()})
 
 
 def _merge_excluded(

@@ -214,12 +214,13 @@ class _Side:
                 return f"fixed buffer: {why}"
         return None
 
-    def key_pass(self, names: list[str]) -> None:
-        """One read of each tensor: exclusions, exact row keys in both orientations, and
-        tensor digests made from those keys (so the values are traversed once)."""
+    def key_pass(self, names: list[str], full_sig: bool) -> None:
+        """One read of each tensor: exclusions, exact row keys in both orientations, tensor
+        digests made from those keys, and what the near tier needs (sampled unit rows, and
+        projections of every row on the reference side, of the sampled rows on the other),
+        so that no tensor is read or dequantised twice."""
         opt = self.opt
         for name in names:
-            info = self.src.infos()[name]
             x = np.asarray(self.src.read(name), dtype=np.float32)
             why = self.exclusion(name, x)
             if why is not None:
@@ -229,7 +230,8 @@ class _Side:
             v = _bf16_bits(x2).astype(np.float64)
             shape = (int(x2.shape[0]), int(x2.shape[1]))
             row_keys = _keys(v, 0)
-            sk = _Sketch(name, shape, int(x2.size), info.dtype, _digest(row_keys, shape), None)
+            dtype = self.src.infos()[name].dtype
+            sk = _Sketch(name, shape, int(x2.size), dtype, _digest(row_keys, shape), None)
             if shape[1] >= opt.min_row:
                 sk.orients["rows"] = _Orient(shape[1], shape[0], row_keys)
             if shape[0] > 1:
@@ -237,22 +239,15 @@ class _Side:
                 sk.bf16_t = _digest(col_keys, shape[::-1])
                 if shape[0] >= opt.min_row:
                     sk.orients["columns"] = _Orient(shape[0], shape[1], col_keys)
+            del v
+            if shape[0] > 1:  # vectors are never near-tier evidence
+                for label, o in sk.orients.items():
+                    xo = x2 if label == "rows" else x2.T
+                    o.sample_idx = _sample_idx(o.n, opt.sample_rows)
+                    o.sample = _unit_rows(np.ascontiguousarray(xo[o.sample_idx]))
+                    rows = xo if full_sig else xo[o.sample_idx]
+                    o.sig = _unit(np.asarray(rows @ _proj(o.length, opt.sig_dim), dtype=np.float32))
             self.sketches[name] = sk
-
-    def sample_pass(self, names: list[str], full_sig: bool, shapes: set[tuple[int, int]]) -> None:
-        """Sampled unit rows and projections for the near tier (tensors of ``shapes`` only)."""
-        opt = self.opt
-        for name in names:
-            sk = self.sketches[name]
-            if not sk.orients or not ({sk.shape, sk.shape[::-1]} & shapes):
-                continue
-            x = np.asarray(self.src.read(name), dtype=np.float32).reshape(sk.shape)
-            for label, o in sk.orients.items():
-                xo = x if label == "rows" else x.T
-                o.sample_idx = _sample_idx(o.n, opt.sample_rows)
-                o.sample = _unit_rows(np.ascontiguousarray(xo[o.sample_idx]))
-                rows = xo if full_sig else xo[o.sample_idx]
-                o.sig = _unit(np.asarray(rows @ _proj(o.length, opt.sig_dim), dtype=np.float32))
 
 
 def _keys(v: npt.NDArray[np.float64], axis: int) -> npt.NDArray[np.uint64]:
@@ -303,8 +298,8 @@ def locate(a: TensorSource, b: TensorSource, options: LocateOptions | None = Non
         tiers["digest"] += 1
     excluded_a = {n for n, _ in sa.excluded}
     if rest:
-        sa.key_pass([n for n in sa.raw if n not in excluded_a])
-        sb.key_pass(rest)
+        sa.key_pass([n for n in sa.raw if n not in excluded_a], full_sig=True)
+        sb.key_pass(rest, full_sig=False)
     else:  # every tensor of B settled by its bytes: A's others still count, unless buffers
         for n in sa.raw:
             if n in numel_a or n in excluded_a:
@@ -339,10 +334,7 @@ def locate(a: TensorSource, b: TensorSource, options: LocateOptions | None = Non
 
     if open_b:
         still = _row_tier(sa, sb, open_b, matches, found_b, exact_b, found_a, tiers)
-        shapes = {sb.sketches[n].shape for n in still}
-        if shapes:
-            sb.sample_pass(still, full_sig=False, shapes=shapes)
-            sa.sample_pass(list(sa.sketches), full_sig=True, shapes=shapes)
+        if still:
             _near_tier(sa, sb, still, matches, found_b, found_a, tiers, opt)
 
     for an in list(found_a):

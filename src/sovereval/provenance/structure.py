@@ -55,6 +55,14 @@ def _stack_prefix(segs: Sequence[str]) -> tuple[str, ...] | None:
     return None
 
 
+def _blocks(members: Sequence[str], segs: Mapping[str, list[str]], p: tuple[str, ...]) -> set[str]:
+    return {segs[m][len(p)] for m in members if len(segs[m]) > len(p)}
+
+
+def _size(members: Sequence[str], numel: Mapping[str, int]) -> int:
+    return sum(numel.get(m, 0) for m in members)
+
+
 def _common(a: Sequence[str], b: Sequence[str]) -> int:
     n = 0
     for x, y in zip(a, b, strict=False):
@@ -68,8 +76,13 @@ def group_components(
     names: Sequence[str],
     numel: Mapping[str, int],
     canonical_kind: Mapping[str, str] | None = None,
+    ndim: Mapping[str, int] | None = None,
 ) -> list[Component]:
-    """Group ``names`` into components (see the module docstring); every name lands in one."""
+    """Group ``names`` into components (see the module docstring); every name lands in one.
+
+    With ``ndim``, a stack that holds only vectors (norm gains and biases left under their
+    converter's names, as llama.cpp does for Gemma's extra norms) is not a component of its
+    own: it joins the stack with the same block indices, else the largest."""
     segs = {n: _segments(n) for n in names}
     prefix = {n: _stack_prefix(s) for n, s in segs.items()}
     stacks: dict[tuple[str, ...], list[str]] = {}
@@ -83,6 +96,18 @@ def group_components(
         idx = {segs[m][len(p)] if len(segs[m]) > len(p) else "" for m in ms}
         if len(idx) >= 2:
             real[p] = ms
+    if ndim is not None and len(real) > 1:
+        matrices = {p for p, ms in real.items() if any(ndim.get(m, 2) >= 2 for m in ms)}
+        if matrices:
+            for p in [p for p in real if p not in matrices]:
+                blocks = _blocks(real[p], segs, p)
+                host = max(
+                    matrices,
+                    key=lambda q: (_blocks(real[q], segs, q) == blocks, _size(real[q], numel)),
+                )
+                real[host] = [*real[host], *real.pop(p)]
+                for m in real[host]:
+                    prefix[m] = host
     if not real:
         return [Component("model", _kind("model", names, canonical_kind), tuple(names))]
     size = {p: sum(numel.get(m, 0) for m in ms) for p, ms in real.items()}
