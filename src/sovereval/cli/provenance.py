@@ -42,7 +42,6 @@ def _summary(report: dict[str, Any]) -> None:
         "Found in A",
         "From A's",
         "p (Holm)",
-        "Why",
         title=f"verdict: {report['verdict']}  derivation: {derivation}",
     )
     for c in report["components"]:
@@ -54,9 +53,10 @@ def _summary(report: dict[str, Any]) -> None:
             f"{c.get('found_fraction') or 0:.1%} of {c.get('parameters', 0):,}",
             str(c.get("source") or "-"),
             _num(c.get("p_value"), ".3g"),
-            c.get("why", ""),
         )
     console.print(t)
+    for c in report["components"]:
+        console.print(f"  {c['name']}: {c.get('why', '')}", highlight=False)
     found = report.get("found") or {}
     if found:
         console.print(

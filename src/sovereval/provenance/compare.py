@@ -146,7 +146,10 @@ def _compare(
     for comp in comps:
         if comp not in ia.components() or comp not in ib.components():
             side = "A" if comp in ia.components() else "B"
-            notes.append(f"component {comp} exists only in {side}; nothing to compare")
+            notes.append(
+                f"statistics: no {comp} component in {'B' if side == 'A' else 'A'} to align "
+                f"{side}'s with (the located evidence compares it with every component)"
+            )
             continue
         partial.append(_component(comp, ia, a, ib, b, opt, rng))
     adj = holm([c.result.p_raw for c, _ in partial])
