@@ -141,6 +141,17 @@ def _tensor_map(report: dict[str, Any], limit: int = 60) -> str:
     )
 
 
+def _stats_table(comp: dict[str, Any]) -> str:
+    if not comp.get("statistic"):
+        return "<p class='muted'>No aligned statistics for this component (none of A's components has its kind).</p>"
+    return f"""<table><tr><th>Statistic</th><th>Observed</th><th>Null mean ± s.d.</th><th>z</th><th>p</th></tr>
+{_stat_row("test statistic", comp.get("statistic"))}
+{_stat_row("positive control (perturbed copy of A)", comp.get("positive_control"))}
+{_stat_row("negative control (independent init of A's shape)", comp.get("negative_control"))}
+</table>
+<p class="muted">Layer map: {html.escape(json.dumps(comp.get("layer_map")))}</p>"""
+
+
 def render(report: dict[str, Any]) -> str:
     e = html.escape
     parts = []
@@ -158,18 +169,12 @@ def render(report: dict[str, Any]) -> str:
         parts.append(f"""
 <section><h2>{e(comp["name"])} — <span style="color:{colour}">{e(comp["verdict"])}</span>
 {"" if comp.get("derivation") in (None, "null") else "(" + e(str(comp["derivation"])) + ")"}</h2>
-<p><strong>{_fmt(comp.get("found_fraction"), ".1%")} of {int(comp.get("parameters", 0)):,} parameters found in A</strong>
-{"" if not comp.get("source") else "(from A's <code>" + e(str(comp["source"])) + "</code>)"} — {e(str(comp.get("why", "")))}</p>
+<p><strong>{e(str(comp.get("why", "")))}</strong></p>
 <p>Kind: {e(str(comp.get("kind", "")))}. p = {_fmt(comp.get("p_value"), ".3g")} (Holm-adjusted), z = {_fmt(comp.get("z"), ".1f")},
 matched layers {_fmt(comp.get("matched_fraction"), ".2f")}, bit-identical (bf16) {_fmt(comp.get("bf16_identical_fraction"), ".4f")},
 layers {comp.get("layers_a")} vs {comp.get("layers_b")}.</p>
 <div class="row"><div>{heatmap_svg(comp) if comp.get("similarity") else ""}</div><div>{nulls}</div></div>
-<table><tr><th>Statistic</th><th>Observed</th><th>Null mean ± s.d.</th><th>z</th><th>p</th></tr>
-{_stat_row("test statistic", comp.get("statistic"))}
-{_stat_row("positive control (perturbed copy of A)", comp.get("positive_control"))}
-{_stat_row("negative control (independent init of A's shape)", comp.get("negative_control"))}
-</table>
-<p class="muted">Layer map: {e(json.dumps(comp.get("layer_map")))}</p>
+{_stats_table(comp)}
 {"".join(f'<p class="muted">{e(n)}</p>' for n in comp.get("notes", []))}
 </section>""")
     ev_rows = "".join(
