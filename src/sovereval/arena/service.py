@@ -10,20 +10,16 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import numpy as np
 from scipy.special import expit
-from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from sovereval.arena import rules as ar
 from sovereval.arena.bt import (
-    OUTCOME_A,
-    OUTCOME_B,
-    OUTCOME_BOTH_BAD,
-    OUTCOME_TIE,
     bootstrap_bradley_terry,
     deduplicate_battles,
     fit_bradley_terry,
@@ -34,12 +30,28 @@ from sovereval.arena.integrity import SPRTSettings, screen_panelists
 from sovereval.arena.leaks import find_leaks
 from sovereval.arena.pairing import choose_pair
 from sovereval.arena.panel import CATEGORIES
+from sovereval.arena.rules import OUTCOMES
+from sovereval.arena.votes import BatchVote, VoteInput, cast_vote, cast_votes
 from sovereval.errors import ConflictError, InputError, NotFoundError, RuleViolation
 from sovereval.ledger.log import append
 from sovereval.store import evaluation_models as em
 from sovereval.store import models as m
 
-OUTCOMES = {"a": OUTCOME_A, "b": OUTCOME_B, "tie": OUTCOME_TIE, "both_bad": OUTCOME_BOTH_BAD}
+__all__ = [
+    "OUTCOMES",
+    "BatchVote",
+    "VoteInput",
+    "cast_vote",
+    "cast_votes",
+    "change_status",
+    "enrol_panelist",
+    "fit_round",
+    "freeze_roster",
+    "identity",
+    "record_answers",
+    "roster",
+    "start_battle",
+]
 
 
 def enrol_panelist(
@@ -53,7 +65,10 @@ def enrol_panelist(
     proficiency: str,
     actor: str,
     now: datetime,
+    user_id: int | None = None,
 ) -> em.Panelist:
+    """Enrol a panelist in this round only; ``user_id`` names the web account that takes part
+    as this panelist (membership is per round, never by a matching name)."""
     values = {"gender": gender, "region": region, "age_band": age_band, "proficiency": proficiency}
     for what, value in values.items():
         allowed = CATEGORIES[what]
@@ -65,9 +80,19 @@ def enrol_panelist(
         select(em.Panelist).where(em.Panelist.round_id == rnd.id, em.Panelist.code == code)
     ).first():
         raise ConflictError(f"panelist '{code}' is already enrolled in round {rnd.number}")
+    if (
+        user_id is not None
+        and s.execute(
+            select(em.Panelist.id).where(
+                em.Panelist.round_id == rnd.id, em.Panelist.user_id == user_id
+            )
+        ).first()
+    ):
+        raise ConflictError(f"that user is already a panelist of round {rnd.number}")
     p = em.Panelist(
         round_id=rnd.id,
         code=code,
+        user_id=user_id,
         gender=gender,
         region=region,
         age_band=age_band,
@@ -89,6 +114,29 @@ def enrol_panelist(
         at=now,
     )
     return p
+
+
+def mark_simulation(s: Session, rnd: m.Round, *, actor: str, now: datetime) -> None:
+    """Mark a round, as it is created, as a simulation: only such a round takes simulated
+    panelists and votes (``arena simulate``), which the append-only ledger would keep forever.
+    A round that has opened or has submissions is real and stays real."""
+    has_subs = s.execute(select(m.Submission.id).where(m.Submission.round_id == rnd.id)).first()
+    if rnd.status != "planned" or has_subs:
+        raise RuleViolation(
+            f"round {rnd.number} is {rnd.status}"
+            + (" with submissions" if has_subs else "")
+            + "; only a newly created round can be marked a simulation"
+        )
+    rnd.simulation = True
+    append(s, actor=actor, kind="round.simulation", body={"round": rnd.number}, at=now)
+
+
+def require_simulation(rnd: m.Round) -> None:
+    if not rnd.simulation:
+        raise RuleViolation(
+            f"round {rnd.number} was not created as a simulation; simulated panels and votes "
+            "go only into a round marked with 'sovereval arena mark-simulation' when created"
+        )
 
 
 def _digest(text: str) -> str:
@@ -190,8 +238,7 @@ def start_battle(
     Bulk callers pass the roster and the running ``counts`` (updated in place) to avoid
     re-reading the round's battles for every new one.
     """
-    if panelist.status != "active":
-        raise RuleViolation(f"panelist {panelist.code} is {panelist.status}")
+    ar.check_can_compare(rnd.number, rnd.status, panelist.status)
     if not prompt.strip():
         raise InputError("a battle needs a prompt")
     models = roster(s, rnd) if models is None else models
@@ -215,19 +262,79 @@ def start_battle(
     )
     s.add(battle)
     s.flush()
+    append(
+        s,
+        actor=f"panelist:{panelist.code}",
+        kind="arena.battle_started",
+        body={
+            "battle": battle.id,
+            "round": rnd.number,
+            "prompt_sha256": _digest(prompt),
+            "prompt_source": prompt_source,
+        },
+        at=now,
+    )
     return battle
 
 
+def change_status(
+    s: Session,
+    battle: em.Battle,
+    new: str,
+    *,
+    now: datetime,
+    body: Mapping[str, Any] | None = None,
+) -> None:
+    """Move a battle to ``new`` and append ``arena.battle_<new>``: the one way a battle's status
+    changes (votes aside: ``arena.votes`` writes ``arena.vote`` with the vote)."""
+    ar.check_transition(battle.id, battle.status, new)
+    battle.status = new
+    panelist = s.get(em.Panelist, battle.panelist_id)
+    append(
+        s,
+        actor=f"panelist:{panelist.code}" if panelist else "arena",
+        kind=f"arena.battle_{new}",
+        body={"battle": battle.id, **(body or {})},
+        at=now,
+    )
+
+
 def record_answers(
-    s: Session, battle: em.Battle, answer_a: str, answer_b: str, names: Sequence[str] = ()
+    s: Session,
+    battle: em.Battle,
+    answer_a: str,
+    answer_b: str,
+    names: Sequence[str] = (),
+    *,
+    max_regenerations: int = 0,
+    now: datetime,
 ) -> em.Battle:
-    """Store both answers; a battle whose answers reveal an identity is kept but never scored."""
-    battle.answer_a, battle.answer_b = answer_a, answer_b
-    battle.leak = bool(
+    """Store both answers and make the battle ready, unless an answer reveals a model's
+    identity: then nothing is shown, the battle stays pending for its answers to be generated
+    again (``battle.regenerations`` counts the leaking pairs) and fails once that happened more
+    than ``max_regenerations`` times. A leaking answer is never stored on the battle; the
+    ledger keeps the digests of the pair that leaked."""
+    leak = bool(
         find_leaks(answer_a, names, prompt=battle.prompt)
         or find_leaks(answer_b, names, prompt=battle.prompt)
     )
-    battle.status = "ready"
+    body = {"answer_a_sha256": _digest(answer_a), "answer_b_sha256": _digest(answer_b)}
+    if not leak:
+        battle.answer_a, battle.answer_b, battle.leak = answer_a, answer_b, False
+        change_status(s, battle, "ready", now=now, body=body)
+        return battle
+    battle.leak = True
+    battle.regenerations = (battle.regenerations or 0) + 1
+    panelist = s.get(em.Panelist, battle.panelist_id)
+    append(
+        s,
+        actor=f"panelist:{panelist.code}" if panelist else "arena",
+        kind="arena.answer_leaked",
+        body={"battle": battle.id, "attempt": battle.regenerations, **body},
+        at=now,
+    )
+    if battle.regenerations > max_regenerations:
+        change_status(s, battle, "failed", now=now, body={"reason": "identity leak"})
     return battle
 
 
@@ -253,97 +360,6 @@ def identity(s: Session, arena_model_id: int) -> dict[str, str]:
     assert sub is not None
     team = s.get(m.Consortium, sub.consortium_id)
     return {"alias": am.alias, "model": sub.model_name, "team": team.name if team else ""}
-
-
-@dataclass(frozen=True)
-class VoteInput:
-    outcome: str
-    reliability_a: int
-    practicality_a: int
-    reliability_b: int
-    practicality_b: int
-    comment: str = ""
-
-
-def cast_vote(
-    s: Session,
-    battle: em.Battle,
-    panelist: em.Panelist,
-    vote: VoteInput,
-    *,
-    daily_cap: int,
-    now: datetime,
-    day_offset_hours: int = 9,
-) -> em.Vote:
-    """Accept one vote: the panelist's own open battle, once, within the daily cap."""
-    battle_id = battle.id  # read before any flush: a failed flush expires the instance
-    if vote.outcome not in OUTCOMES:
-        raise InputError(f"vote must be one of {', '.join(OUTCOMES)}, not '{vote.outcome}'")
-    for v in (vote.reliability_a, vote.practicality_a, vote.reliability_b, vote.practicality_b):
-        if not 1 <= int(v) <= 5:
-            raise InputError("ratings are on a 1-5 scale")
-    if battle.panelist_id != panelist.id:
-        raise RuleViolation("a panelist can only vote on their own battle")
-    if (
-        battle.status == "voted"
-        or s.execute(select(em.Vote.id).where(em.Vote.battle_id == battle.id)).first()
-    ):
-        raise ConflictError(f"battle {battle.id} already has a vote; duplicate votes are rejected")
-    if battle.status != "ready":
-        raise RuleViolation(f"battle {battle.id} is {battle.status}; answers are not ready")
-    local = now.astimezone(UTC) + timedelta(hours=day_offset_hours)
-    day_start = local.replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(
-        hours=day_offset_hours
-    )
-    today = s.execute(
-        select(func.count(em.Vote.id)).where(
-            em.Vote.panelist_id == panelist.id, em.Vote.at >= day_start
-        )
-    ).scalar_one()
-    if today >= daily_cap:
-        raise RuleViolation(f"daily cap of {daily_cap} votes reached for panelist {panelist.code}")
-    row = em.Vote(
-        battle_id=battle.id,
-        panelist_id=panelist.id,
-        outcome=vote.outcome,
-        reliability_a=vote.reliability_a,
-        practicality_a=vote.practicality_a,
-        reliability_b=vote.reliability_b,
-        practicality_b=vote.practicality_b,
-        comment=vote.comment,
-        at=now,
-    )
-    s.add(row)
-    battle.status = "voted"
-    try:
-        s.flush()
-    except IntegrityError as exc:
-        raise ConflictError(
-            f"battle {battle_id} already has a vote; duplicate votes are rejected"
-        ) from exc
-    a = s.get(em.ArenaModel, battle.model_a)
-    b = s.get(em.ArenaModel, battle.model_b)
-    assert a is not None and b is not None
-    append(
-        s,
-        actor=f"panelist:{panelist.code}",
-        kind="arena.vote",
-        body={
-            "battle": battle.id,
-            "a": a.alias,
-            "b": b.alias,
-            "outcome": vote.outcome,
-            "leak": battle.leak,
-            "ratings": [
-                vote.reliability_a,
-                vote.practicality_a,
-                vote.reliability_b,
-                vote.practicality_b,
-            ],
-        },
-        at=now,
-    )
-    return row
 
 
 @dataclass(frozen=True)
