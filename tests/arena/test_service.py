@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from sovereval.arena import populate
 from sovereval.arena import service as arena
 from sovereval.competition import service as svc
-from sovereval.competition.rules import default_ruleset
+from sovereval.competition.rules import RuleSet, default_ruleset
 from sovereval.errors import ConflictError, InputError, RuleViolation
 from sovereval.ledger.log import verify_store
 from sovereval.store import evaluation_models as em
@@ -21,10 +21,14 @@ from sovereval.store.models import LedgerEvent
 TEAMS = {"Alpha": 1.0, "Beta": 0.3, "Gamma": -0.2, "Delta": -0.8}
 
 
-def _round(store: Store, now: datetime, *, simulation: bool = False) -> None:
+def _round(
+    store: Store, now: datetime, *, simulation: bool = False, arena_rules: dict | None = None
+) -> None:
     with store.session() as s:
         p = svc.create_programme(s, "P", "", actor="a", now=now)
-        row = svc.create_ruleset(s, p, default_ruleset(), actor="a", now=now)
+        rules = default_ruleset().to_dict()
+        rules["arena"] = arena_rules or {}
+        row = svc.create_ruleset(s, p, RuleSet.from_dict(rules), actor="a", now=now)
         svc.publish_ruleset(s, row, actor="a", now=now)
         r = svc.create_round(
             s,
@@ -256,3 +260,43 @@ def test_equal_exposure_and_roster_frozen(sqlite_store: Store, now: datetime) ->
         sub.endpoint = "openai-compat:http://beta-v2/v1"
         with pytest.raises(RuleViolation, match="variant swap"):
             arena.roster(s, rnd)
+
+
+@pytest.mark.parametrize("weighting", ["none", "raking"])
+def test_fit_summarises_likert_per_panelist_and_rakes_when_the_rules_say(
+    sqlite_store: Store, now: datetime, weighting: str
+) -> None:
+    _round(sqlite_store, now, simulation=True, arena_rules={"weighting": weighting})
+    with sqlite_store.session() as s:
+        rnd = _rnd(s)
+        populate.simulate_round(
+            s, rnd, TEAMS, panel_size=40, battles=160, tie_prob=0.1,
+            rng=np.random.default_rng(8), start=now,
+        )  # fmt: skip
+        # Skew the panel (a quarter from the capital region, the quotas want half) and make the
+        # ratings follow the region: capital panelists rate 5 for reliability, the others 1.
+        capital = set()
+        for p in s.execute(select(em.Panelist)).scalars():
+            p.region = "capital" if p.id % 4 == 0 else "other"
+            if p.region == "capital":
+                capital.add(p.id)
+        plain: dict[int, list[int]] = {}
+        for v in s.execute(select(em.Vote)).scalars():
+            v.reliability_a = v.reliability_b = 5 if v.panelist_id in capital else 1
+            b = s.get(em.Battle, v.battle_id)
+            assert b is not None
+            for mid in (b.model_a, b.model_b):
+                plain.setdefault(mid, []).append(v.reliability_a)
+        s.flush()
+        team = {r.id: arena.identity(s, r.id)["team"] for r in arena.roster(s, rnd)}
+        fit = arena.fit_round(s, rnd, rng=np.random.default_rng(1), n_boot=60)
+    assert set(fit.likert) == set(TEAMS)
+    for crit in fit.likert.values():
+        for v, lo, hi in crit.values():
+            assert 1 <= lo <= v <= hi <= 5
+    for mid, xs in plain.items():
+        got = fit.likert[team[mid]]["reliability"][0]
+        if weighting == "none":
+            assert got == pytest.approx(float(np.mean(xs)))
+        else:  # capital ratings weigh about twice as much: the mean moves up towards 3
+            assert got > float(np.mean(xs)) + 0.3

@@ -29,7 +29,6 @@ from sqlalchemy.orm import Session
 from sovereval.arena import rules as ar
 from sovereval.arena import service as arena
 from sovereval.arena.populate import PROMPTS
-from sovereval.competition import service as svc
 from sovereval.errors import NotFoundError, RuleViolation
 from sovereval.store import evaluation_models as em
 from sovereval.store import models as m
@@ -42,22 +41,6 @@ STALE_MARGIN_S = 60.0
 
 def _sha(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def round_policy(
-    s: Session, rnd: m.Round, cache: dict[int, ar.ArenaPolicy] | None = None
-) -> ar.ArenaPolicy:
-    """The round's arena policy. ``cache`` (keyed by rule-set row) may be kept across
-    transactions: a round's rules change only by an amendment, which is a new row, and only a
-    draft row is ever edited, so drafts are never cached."""
-    key = rnd.ruleset_id or 0
-    if cache is not None and key in cache:
-        return cache[key]
-    row = svc.get_ruleset(s, rnd.ruleset_id)
-    pol = ar.policy_of(svc.ruleset_of(row))
-    if cache is not None and row.status != "draft":
-        cache[key] = pol
-    return pol
 
 
 # -- membership and reads -------------------------------------------------------------
@@ -86,7 +69,7 @@ def panelist_rounds(s: Session, user_id: int, now: datetime) -> list[dict[str, A
     )
     out = []
     for p, rnd, prog in s.execute(q).all():
-        pol = round_policy(s, rnd)
+        pol = arena.round_policy(s, rnd)
         out.append(
             {
                 "round_id": rnd.id,
@@ -132,7 +115,7 @@ def is_stale(s: Session, battle: em.Battle, now: datetime) -> bool:
         return False
     rnd = s.get(m.Round, battle.round_id)
     assert rnd is not None
-    limit = round_policy(s, rnd).answer_timeout_s + STALE_MARGIN_S
+    limit = arena.round_policy(s, rnd).answer_timeout_s + STALE_MARGIN_S
     created = battle.created_at
     if created.tzinfo is None:  # SQLite hands back naive UTC
         created = created.replace(tzinfo=UTC)
@@ -179,7 +162,7 @@ def open_battle(
     if rnd is None or panelist is None:
         raise NotFoundError(f"you are not on the panel of round {round_id}")
     ar.check_can_compare(rnd.number, rnd.status, panelist.status)
-    pol = round_policy(s, rnd)
+    pol = arena.round_policy(s, rnd)
     if votes_today(s, panelist, now, pol.day_offset_hours) >= pol.daily_cap:
         raise RuleViolation(
             f"you reached today's limit of {pol.daily_cap} votes; come back tomorrow"
@@ -232,7 +215,7 @@ def generation_job(s: Session, battle_id: int) -> dict[str, Any] | None:
     b = s.get(em.ArenaModel, battle.model_b)
     rnd = s.get(m.Round, battle.round_id)
     assert a is not None and b is not None and rnd is not None
-    pol = round_policy(s, rnd)
+    pol = arena.round_policy(s, rnd)
     return {
         "battle": battle.id,
         "prompt": battle.prompt,

@@ -9,7 +9,7 @@ renders.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -48,10 +48,15 @@ class ArenaPolicy:
     """Times a leaking answer pair is generated again before the battle fails."""
     prompts: tuple[str, ...]
     """The round's curated prompt set (empty: the package's example prompts)."""
+    weighting: str = "none"
+    """``raking``: Likert means are weighted to the quotas (``arena.panel.raking_weights``)."""
+    quotas: Mapping[str, Mapping[str, int]] | None = None
 
 
 def policy_of(rules: RuleSet) -> ArenaPolicy:
     pol = rules.arena_policy()
+    if pol["weighting"] not in ("none", "raking"):
+        raise InputError(f"arena.weighting must be 'none' or 'raking', not '{pol['weighting']}'")
     raw = pol.get("prompts")
     prompts = tuple(str(p) for p in raw if str(p).strip()) if isinstance(raw, list) else ()
     return ArenaPolicy(
@@ -63,6 +68,8 @@ def policy_of(rules: RuleSet) -> ArenaPolicy:
         max_prompt_chars=int(pol["max_prompt_chars"]),
         max_regenerations=int(pol["max_regenerations"]),
         prompts=prompts,
+        weighting=str(pol["weighting"]),
+        quotas=pol.get("quotas"),
     )
 
 

@@ -28,10 +28,13 @@ from sovereval.arena.bt import (
 )
 from sovereval.arena.integrity import SPRTSettings, screen_panelists
 from sovereval.arena.leaks import find_leaks
+from sovereval.arena.likert import likert_means
 from sovereval.arena.pairing import choose_pair
-from sovereval.arena.panel import CATEGORIES
+from sovereval.arena.panel import CATEGORIES, Quotas, raking_weights, reference_quotas
+from sovereval.arena.panel import Panelist as PanelMember
 from sovereval.arena.rules import OUTCOMES
 from sovereval.arena.votes import BatchVote, VoteInput, cast_vote, cast_votes
+from sovereval.competition import service as svc
 from sovereval.errors import ConflictError, InputError, NotFoundError, RuleViolation
 from sovereval.ledger.log import append
 from sovereval.store import evaluation_models as em
@@ -137,6 +140,22 @@ def require_simulation(rnd: m.Round) -> None:
             f"round {rnd.number} was not created as a simulation; simulated panels and votes "
             "go only into a round marked with 'sovereval arena mark-simulation' when created"
         )
+
+
+def round_policy(
+    s: Session, rnd: m.Round, cache: dict[int, ar.ArenaPolicy] | None = None
+) -> ar.ArenaPolicy:
+    """The round's arena policy. ``cache`` (keyed by rule-set row) may be kept across
+    transactions: a round's rules change only by an amendment, which is a new row, and only a
+    draft row is ever edited, so drafts are never cached."""
+    key = rnd.ruleset_id or 0
+    if cache is not None and key in cache:
+        return cache[key]
+    row = svc.get_ruleset(s, rnd.ruleset_id)
+    pol = ar.policy_of(svc.ruleset_of(row))
+    if cache is not None and row.status != "draft":
+        cache[key] = pol
+    return pol
 
 
 def _digest(text: str) -> str:
@@ -383,7 +402,9 @@ def fit_round(
     n_boot: int = 200,
     sprt: SPRTSettings | None = None,
 ) -> RoundFit:
-    """Bradley-Terry on the round's scored votes (leaks and flagged panelists excluded)."""
+    """Bradley-Terry on the round's scored votes (leaks and flagged panelists excluded), and the
+    Likert summaries of the same votes (``arena.likert``: a cluster bootstrap over panelists,
+    raked to the quotas when the rules' ``arena.weighting`` is ``raking``)."""
     models = roster(s, rnd)
     if not models:
         raise NotFoundError(f"round {rnd.number} has no roster")
@@ -426,7 +447,9 @@ def fit_round(
     )
     flagged = screen.flagged
     keep2 = keep & np.array([w not in flagged for w in who])
-    cells = deduplicate_battles(a[keep2], b[keep2], o[keep2], len(models))
+    weights = _panel_weights(s, rnd)
+    w_vote = None if weights is None else np.array([weights[w] for w in who])[keep2]
+    cells = deduplicate_battles(a[keep2], b[keep2], o[keep2], len(models), weights=w_vote)
     ratings = rate(cells, names, rng, n_boot=n_boot)
     boots = bootstrap_bradley_terry(cells, rng, n_boot=n_boot)
     field = {}
@@ -440,18 +463,7 @@ def fit_round(
         samples = np.array([win(bb) for bb in boots])
         lo, hi = np.percentile(samples, [2.5, 97.5])
         field[name] = (point, float(min(lo, point)), float(max(hi, point)))
-    likert: dict[str, dict[str, tuple[float, float, float]]] = {}
-    for crit, ka, kb in (("reliability", 5, 7), ("practicality", 6, 8)):
-        for i, name in enumerate(names):
-            vals = np.array(
-                [r[ka] for r, k in zip(rows, keep2, strict=True) if k and index[r[0]] == i]
-                + [r[kb] for r, k in zip(rows, keep2, strict=True) if k and index[r[1]] == i],
-                dtype=float,
-            )
-            if vals.size:
-                bs = vals[rng.integers(0, vals.size, (500, vals.size))].mean(axis=1)
-                lo, hi = np.percentile(bs, [2.5, 97.5])
-                likert.setdefault(name, {})[crit] = (float(vals.mean()), float(lo), float(hi))
+    likert = _likert(rows, keep2, index, names, rng, n_boot, weights)
     return RoundFit(
         names,
         tuple(ratings.rows()),
@@ -461,3 +473,55 @@ def fit_round(
         screen.n_flagged,
         likert,
     )
+
+
+def _panel_weights(s: Session, rnd: m.Round) -> dict[str, float] | None:
+    """Raking weights per panelist id (as text) when the rules' ``arena.weighting`` is
+    ``raking`` (targets: ``arena.quotas``, else the reference design); None otherwise."""
+    pol = round_policy(s, rnd)
+    if pol.weighting != "raking":
+        return None
+    people = s.execute(select(em.Panelist).where(em.Panelist.round_id == rnd.id)).scalars()
+    panel = [
+        PanelMember(str(p.id), p.gender, p.region, p.age_band, p.proficiency)  # type: ignore[arg-type]
+        for p in people
+    ]
+    quotas = Quotas.from_dict(pol.quotas) if pol.quotas else reference_quotas()
+    return raking_weights(panel, quotas)
+
+
+def _likert(
+    rows: Sequence[Any],
+    keep: np.ndarray,
+    index: Mapping[int, int],
+    names: Sequence[str],
+    rng: np.random.Generator,
+    n_boot: int,
+    weights: Mapping[str, float] | None,
+) -> dict[str, dict[str, tuple[float, float, float]]]:
+    """Each kept vote gives four ratings (reliability and practicality of A and of B)."""
+    model, crit, score, who = [], [], [], []
+    for r, k in zip(rows, keep, strict=True):
+        if not k:
+            continue
+        for mid, c, x in ((r[0], 0, r[5]), (r[0], 1, r[6]), (r[1], 0, r[7]), (r[1], 1, r[8])):
+            model.append(index[mid])
+            crit.append(c)
+            score.append(float(x))
+            who.append(str(r[4]))
+    if not model:
+        return {}
+    summary = likert_means(
+        model,
+        crit,
+        score,
+        models=names,
+        rng=rng,
+        weights=None if weights is None else [weights[x] for x in who],
+        cluster=who,
+        n_boot=n_boot,
+    )
+    out: dict[str, dict[str, tuple[float, float, float]]] = {}
+    for cell in summary.cells:
+        out.setdefault(cell.model, {})[cell.criterion] = (cell.mean, cell.low, cell.high)
+    return out

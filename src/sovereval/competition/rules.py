@@ -79,13 +79,16 @@ ARENA_DEFAULTS: Mapping[str, Any] = MappingProxyType(
         "temperature": 0.7,
         "max_prompt_chars": 4000,
         "max_regenerations": 2,
+        "weighting": "none",
     }
 )
 """User-evaluation policy a rule set's ``arena`` section may override: votes per panelist per
 day (``daily_cap``, counted from local midnight at UTC+``day_offset_hours``; KST by default),
 answer generation limits, the prompt length limit, and how often an answer that names its own
-model is regenerated before the battle fails (``max_regenerations``). ``prompts`` (a list of
-strings) is the round's curated prompt set."""
+model is regenerated before the battle fails (``max_regenerations``), and whether the Likert
+summaries are raked to the panel quotas (``weighting``: ``none`` | ``raking``; ``quotas`` gives
+the targets, the reference design otherwise). ``prompts`` (a list of strings) is the round's
+curated prompt set."""
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,6 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from sovereval.arena import battles
 from sovereval.arena import rules as ar
 from sovereval.arena import service as arena
 from sovereval.errors import SovereValError
@@ -161,12 +160,12 @@ class VoteWriter:
     def _policy(
         self, s: Session, rnd_id: int, policies: dict[int, ar.ArenaPolicy]
     ) -> ar.ArenaPolicy:
-        """The round's arena policy, parsed once per rule-set row (``battles.round_policy``)."""
+        """The round's arena policy, parsed once per rule-set row (``arena.service.round_policy``)."""
         pol = policies.get(rnd_id)
         if pol is None:
             rnd = s.get(m.Round, rnd_id)
             assert rnd is not None
-            pol = policies[rnd_id] = battles.round_policy(s, rnd, self._rules)
+            pol = policies[rnd_id] = arena.round_policy(s, rnd, self._rules)
         return pol
 
     def _bulk(
