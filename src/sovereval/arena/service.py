@@ -34,9 +34,11 @@ from sovereval.arena.panel import CATEGORIES, Quotas, raking_weights, reference_
 from sovereval.arena.panel import Panelist as PanelMember
 from sovereval.arena.rules import OUTCOMES
 from sovereval.arena.votes import BatchVote, VoteInput, cast_vote, cast_votes
+from sovereval.bootstrap import percentile_interval
 from sovereval.competition import service as svc
 from sovereval.errors import ConflictError, InputError, NotFoundError, RuleViolation
 from sovereval.ledger.log import append
+from sovereval.ledger.record import record
 from sovereval.store import evaluation_models as em
 from sovereval.store import models as m
 
@@ -102,11 +104,10 @@ def enrol_panelist(
         proficiency=proficiency,
         created_at=now,
     )
-    s.add(p)
-    s.flush()
     # The ledger records the stratum, never a name: panelists are pseudonymous.
-    append(
+    record(
         s,
+        p,
         actor=actor,
         kind="panel.enrolled",
         body={
@@ -279,14 +280,13 @@ def start_battle(
         status="pending",
         created_at=now,
     )
-    s.add(battle)
-    s.flush()
-    append(
+    record(
         s,
+        battle,
         actor=f"panelist:{panelist.code}",
         kind="arena.battle_started",
-        body={
-            "battle": battle.id,
+        body=lambda r: {
+            "battle": r.id,
             "round": rnd.number,
             "prompt_sha256": _digest(prompt),
             "prompt_source": prompt_source,
@@ -450,7 +450,8 @@ def fit_round(
     weights = _panel_weights(s, rnd)
     w_vote = None if weights is None else np.array([weights[w] for w in who])[keep2]
     cells = deduplicate_battles(a[keep2], b[keep2], o[keep2], len(models), weights=w_vote)
-    ratings = rate(cells, names, rng, n_boot=n_boot)
+    level = svc.ruleset_of(svc.get_ruleset(s, rnd.ruleset_id)).interval_level
+    ratings = rate(cells, names, rng, n_boot=n_boot, level=level)
     boots = bootstrap_bradley_terry(cells, rng, n_boot=n_boot)
     field = {}
     for i, name in enumerate(names):
@@ -461,9 +462,9 @@ def fit_round(
 
         point = win(np.asarray(ratings.log_strength))
         samples = np.array([win(bb) for bb in boots])
-        lo, hi = np.percentile(samples, [2.5, 97.5])
-        field[name] = (point, float(min(lo, point)), float(max(hi, point)))
-    likert = _likert(rows, keep2, index, names, rng, n_boot, weights)
+        lo, hi = percentile_interval(samples, level, estimate=point)
+        field[name] = (point, float(lo), float(hi))
+    likert = _likert(rows, keep2, index, names, rng, n_boot, weights, level)
     return RoundFit(
         names,
         tuple(ratings.rows()),
@@ -498,6 +499,7 @@ def _likert(
     rng: np.random.Generator,
     n_boot: int,
     weights: Mapping[str, float] | None,
+    level: float,
 ) -> dict[str, dict[str, tuple[float, float, float]]]:
     """Each kept vote gives four ratings (reliability and practicality of A and of B)."""
     model, crit, score, who = [], [], [], []
@@ -520,6 +522,7 @@ def _likert(
         weights=None if weights is None else [weights[x] for x in who],
         cluster=who,
         n_boot=n_boot,
+        level=level,
     )
     out: dict[str, dict[str, tuple[float, float, float]]] = {}
     for cell in summary.cells:
