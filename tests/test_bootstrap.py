@@ -12,10 +12,10 @@ from sovereval.errors import InputError
 def test_percentile_interval_by_hand() -> None:
     reps = np.arange(101, dtype=float)  # 0..100: the 2.5% and 97.5% quantiles are 2.5 and 97.5
     lo, hi = percentile_interval(reps, 0.95)
-    assert (float(lo), float(hi)) == (2.5, 97.5)
+    assert (float(lo), float(hi)) == pytest.approx((2.5, 97.5))
     # A point outside the replicates' interval widens it; NaN replicates are skipped.
     lo, hi = percentile_interval(np.append(reps, np.nan), 0.95, estimate=99.0)
-    assert (float(lo), float(hi)) == (2.5, 99.0)
+    assert (float(lo), float(hi)) == pytest.approx((2.5, 99.0))
 
 
 def test_resample_rows_shape_and_range() -> None:
