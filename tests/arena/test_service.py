@@ -147,6 +147,14 @@ def test_daily_cap_and_own_battle_only(store: Store, now: datetime) -> None:
             )
 
 
+def _roster_and_panelist(s, rnd, rng, now):  # type: ignore[no-untyped-def]
+    arena.freeze_roster(s, rnd, rng=rng, actor="a", now=now)
+    return arena.enrol_panelist(
+        s, rnd, "p1", gender="female", region="other", age_band="20s",
+        proficiency="intermediate", actor="a", now=now,
+    )  # fmt: skip
+
+
 def test_leaking_answer_is_never_shown_regenerated_then_failed(
     sqlite_store: Store, now: datetime
 ) -> None:
@@ -154,18 +162,7 @@ def test_leaking_answer_is_never_shown_regenerated_then_failed(
     rng = np.random.default_rng(3)
     with sqlite_store.session() as s:
         rnd = _rnd(s)
-        arena.freeze_roster(s, rnd, rng=rng, actor="a", now=now)
-        p = arena.enrol_panelist(
-            s,
-            rnd,
-            "p1",
-            gender="female",
-            region="other",
-            age_band="20s",
-            proficiency="intermediate",
-            actor="a",
-            now=now,
-        )
+        p = _roster_and_panelist(s, rnd, rng, now)
         b = arena.start_battle(s, rnd, p, "who are you", rng=rng, now=now)
         leaking = "I am Alpha-LM, built by the Alpha team."
         arena.record_answers(s, b, leaking, "Hello!", ["Alpha-LM"], max_regenerations=1, now=now)
@@ -198,11 +195,7 @@ def test_vote_refused_once_round_closed_or_panelist_excluded(
     rng = np.random.default_rng(5)
     with sqlite_store.session() as s:
         rnd = _rnd(s)
-        arena.freeze_roster(s, rnd, rng=rng, actor="a", now=now)
-        p = arena.enrol_panelist(
-            s, rnd, "p1", gender="female", region="other", age_band="20s",
-            proficiency="intermediate", actor="a", now=now,
-        )  # fmt: skip
+        p = _roster_and_panelist(s, rnd, rng, now)
         b1, b2 = (arena.start_battle(s, rnd, p, f"q{i}", rng=rng, now=now) for i in range(2))
         for b in (b1, b2):
             arena.record_answers(s, b, "x", "y", now=now)

@@ -19,7 +19,6 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -84,23 +83,14 @@ def battle_out(
     return out
 
 
-def start(
-    s: Session,
-    user: User,
-    round_id: int,
-    prompt: str,
-    *,
-    source: str,
-    rng: np.random.Generator,
-    now: datetime,
-) -> em.Battle:
-    return battles.open_battle(s, user.id, round_id, prompt, source=source, rng=rng, now=now)
+def start(s: Session, user: User, round_id: int, prompt: str, **kw: Any) -> em.Battle:
+    """``arena.battles.open_battle`` for the signed-in user (``source``, ``rng``, ``now``)."""
+    return battles.open_battle(s, user.id, round_id, prompt, **kw)
 
 
-def retry(
-    s: Session, user: User, battle_id: int, *, rng: np.random.Generator, now: datetime
-) -> em.Battle:
-    return battles.retry_battle(s, user.id, battle_id, rng=rng, now=now)
+def retry(s: Session, user: User, battle_id: int, **kw: Any) -> em.Battle:
+    """``arena.battles.retry_battle`` for the signed-in user (``rng``, ``now``)."""
+    return battles.retry_battle(s, user.id, battle_id, **kw)
 
 
 def parse_vote_form(form: Mapping[str, Any]) -> arena.VoteInput:
