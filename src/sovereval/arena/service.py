@@ -38,7 +38,7 @@ from sovereval.bootstrap import percentile_interval
 from sovereval.competition import service as svc
 from sovereval.errors import ConflictError, InputError, NotFoundError, RuleViolation
 from sovereval.ledger.log import append
-from sovereval.ledger.record import record
+from sovereval.ledger.record import record, record_all
 from sovereval.store import evaluation_models as em
 from sovereval.store import models as m
 
@@ -190,11 +190,10 @@ def freeze_roster(
             endpoint=sub.endpoint,
             endpoint_digest=_digest(sub.endpoint),
         )
-        s.add(row)
         rows.append(row)
-    s.flush()
-    append(
+    record_all(
         s,
+        rows,
         actor=actor,
         kind="arena.roster_frozen",
         body={

@@ -6,7 +6,7 @@ caller's transaction, so they commit or roll back together.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -32,6 +32,22 @@ def record(
     s.flush()
     append(s, actor=actor, kind=kind, body=body(row) if callable(body) else body, at=at)
     return row
+
+
+def record_all(
+    s: Session,
+    rows: Sequence[T],
+    *,
+    actor: str,
+    kind: str,
+    body: Mapping[str, Any] | Callable[[Sequence[T]], Mapping[str, Any]],
+    at: datetime,
+) -> Sequence[T]:
+    """Several rows and the one event that records them all."""
+    s.add_all(rows)
+    s.flush()
+    append(s, actor=actor, kind=kind, body=body(rows) if callable(body) else body, at=at)
+    return rows
 
 
 def event(s: Session, actor: str, kind: str, body: Mapping[str, Any], now: datetime) -> None:

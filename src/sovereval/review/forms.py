@@ -4,8 +4,9 @@ are published."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -40,7 +41,12 @@ def _store(
     form: history.ReviewForm,
     before: history.ReviewForm,
     now: datetime,
+    *,
+    actor: str,
+    kind: str,
+    extra: Mapping[str, Any] | None = None,
 ) -> em.Review:
+    """Write the form's state and new history, and the event that commits to its content."""
     if row is None:
         row = em.Review(
             assignment_id=a.id, status=form.status, scores=form.to_dict(), updated_at=now
@@ -64,35 +70,34 @@ def _store(
                 after=e.after.to_dict(),
             )
         )
+    body = {"assignment": a.id, **(extra or {}), "content_sha256": _digest(form.to_dict())}
+    append(s, actor=actor, kind=kind, body=body, at=now)
     return row
+
+
+def _open(
+    s: Session, expert: str, submission_id: int
+) -> tuple[em.ReviewAssignment, m.Round, em.Review | None, history.ReviewForm]:
+    """The expert's assignment, its round, and the stored review form (if any)."""
+    a = assignment_for(s, expert, submission_id)
+    rnd = s.get(m.Round, a.round_id)
+    assert rnd is not None
+    row, form = _form(s, a)
+    return a, rnd, row, form
 
 
 def save_draft(
     s: Session, expert: str, submission_id: int, scores: Sequence[CriterionScore], *, now: datetime
 ) -> em.Review:
-    a = assignment_for(s, expert, submission_id)
-    rnd = s.get(m.Round, a.round_id)
-    assert rnd is not None
-    row, form = _form(s, a)
+    a, rnd, row, form = _open(s, expert, submission_id)
     new = history.save_draft(
         form, scores, rubric_of(_rules(s, rnd)), editor=expert, now=now, deadline=_deadline(s, rnd)
     )
-    out = _store(s, a, row, new, form, now)
-    append(
-        s,
-        actor=expert,
-        kind="review.draft_saved",
-        body={"assignment": a.id, "content_sha256": _digest(new.to_dict())},
-        at=now,
-    )
-    return out
+    return _store(s, a, row, new, form, now, actor=expert, kind="review.draft_saved")
 
 
 def submit_review(s: Session, expert: str, submission_id: int, *, now: datetime) -> em.Review:
-    a = assignment_for(s, expert, submission_id)
-    rnd = s.get(m.Round, a.round_id)
-    assert rnd is not None
-    row, form = _form(s, a)
+    a, rnd, row, form = _open(s, expert, submission_id)
     new = history.submit(
         form,
         rubric_of(_rules(s, rnd)),
@@ -101,15 +106,7 @@ def submit_review(s: Session, expert: str, submission_id: int, *, now: datetime)
         deadline=_deadline(s, rnd),
         evidence_keys=evidence_keys(s, submission_id),
     )
-    out = _store(s, a, row, new, form, now)
-    append(
-        s,
-        actor=expert,
-        kind="review.submitted",
-        body={"assignment": a.id, "content_sha256": _digest(new.to_dict())},
-        at=now,
-    )
-    return out
+    return _store(s, a, row, new, form, now, actor=expert, kind="review.submitted")
 
 
 def edit_review_score(
@@ -123,10 +120,7 @@ def edit_review_score(
     now: datetime,
 ) -> em.Review:
     """Change one submitted score; who, when, why, before and after are kept."""
-    a = assignment_for(s, expert, submission_id)
-    rnd = s.get(m.Round, a.round_id)
-    assert rnd is not None
-    row, form = _form(s, a)
+    a, rnd, row, form = _open(s, expert, submission_id)
     new = history.edit_score(
         form,
         score,
@@ -137,17 +131,5 @@ def edit_review_score(
         reason=reason,
         evidence_keys=evidence_keys(s, submission_id),
     )
-    out = _store(s, a, row, new, form, now)
-    append(
-        s,
-        actor=editor,
-        kind="review.score_edited",
-        body={
-            "assignment": a.id,
-            "criterion": score.criterion,
-            "reason": reason,
-            "content_sha256": _digest(new.to_dict()),
-        },
-        at=now,
-    )
-    return out
+    extra = {"criterion": score.criterion, "reason": reason}
+    return _store(s, a, row, new, form, now, actor=editor, kind="review.score_edited", extra=extra)

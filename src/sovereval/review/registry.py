@@ -17,8 +17,8 @@ from sovereval.errors import (
     PermissionDeniedError,
     RuleViolation,
 )
-from sovereval.ledger.log import append
 from sovereval.ledger.record import record as record_change
+from sovereval.ledger.record import record_all
 from sovereval.review.assignment import AssignmentSpec, assign_reviewers
 from sovereval.review.common import _digest, _rules, policy
 from sovereval.review.conflicts import (
@@ -190,11 +190,10 @@ def assign_round(
             seed=seed,
             created_at=now,
         )
-        s.add(row)
         rows.append(row)
-    s.flush()
-    append(
+    record_all(
         s,
+        rows,
         actor=actor,
         kind="review.assigned",
         body={
