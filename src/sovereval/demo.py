@@ -97,6 +97,7 @@ def run_demo(
             actor=ADMIN,
             now=t0 + timedelta(days=1),
         )
+        arena.mark_simulation(s, rnd, actor=ADMIN, now=t0 + timedelta(days=1))
         svc.open_round(s, rnd, actor=ADMIN, now=t0 + timedelta(days=7))
         for c in teams["consortia"]:
             cons = svc.get_consortium(s, prog, c["name"])

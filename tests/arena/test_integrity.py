@@ -1,4 +1,4 @@
-"""Caps, duplicates, rate limits and the sequential outlier test."""
+"""The sequential outlier test (caps and duplicates: tests/arena/test_service.py)."""
 
 from __future__ import annotations
 
@@ -10,46 +10,16 @@ import pytest
 
 from sovereval.arena.bt import deduplicate_battles, fit_bradley_terry, win_matrix
 from sovereval.arena.integrity import (
-    RateLimiter,
     SPRTSettings,
-    VoteGuard,
     keep_mask,
     screen_panelists,
     sprt_decide,
     sprt_increments,
 )
 from sovereval.arena.simulate import simulate_votes
-from sovereval.errors import ConflictError, RuleViolation
 
 KST = timezone(timedelta(hours=9))
 T0 = datetime(2026, 3, 2, 14, 0, tzinfo=UTC)  # 23:00 in Seoul
-
-
-def test_duplicate_vote_rejected() -> None:
-    guard = VoteGuard(daily_cap=10, tz=KST)
-    guard.admit("p1", "b1", T0)
-    with pytest.raises(ConflictError):
-        guard.admit("p1", "b1", T0 + timedelta(minutes=1))
-    guard.admit("p2", "b1", T0)  # another panelist may vote on the same battle
-
-
-def test_daily_cap_resets_at_local_midnight() -> None:
-    guard = VoteGuard(daily_cap=2, tz=KST)
-    guard.admit("p1", "b1", T0)
-    guard.admit("p1", "b2", T0 + timedelta(minutes=10))
-    with pytest.raises(RuleViolation):
-        guard.admit("p1", "b3", T0 + timedelta(minutes=20))
-    # 15:00 UTC is 00:00 in Seoul: a new day, so the cap resets.
-    guard.admit("p1", "b3", T0 + timedelta(hours=1))
-    assert guard.votes_today("p1", T0 + timedelta(hours=1)) == 1
-
-
-def test_rate_limiter_token_bucket() -> None:
-    rl = RateLimiter(rate=1.0, burst=2.0)
-    assert rl.allow("p", T0) and rl.allow("p", T0)
-    assert not rl.allow("p", T0)  # burst of 2 used up
-    assert rl.allow("p", T0 + timedelta(seconds=1))  # one token refilled
-    assert rl.allow("q", T0)  # keys are independent
 
 
 def test_sprt_increments_by_hand() -> None:

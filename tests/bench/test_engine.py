@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,7 +17,6 @@ from sovereval.bench.backends import (
     LoglikRequest,
     LoglikResult,
     Message,
-    open_backend,
 )
 from sovereval.bench.backends.base import Completion
 from sovereval.bench.backends.mock import MockBackend
@@ -28,7 +26,7 @@ from sovereval.bench.engine import Engine, EngineTask, Response
 from sovereval.bench.items import Item
 from sovereval.bench.journal import ItemResult, JsonlJournal, MemorySink, read_journal
 from sovereval.bench.prompts import RenderedPrompt
-from sovereval.bench.runner import build_tasks, run_suite
+from sovereval.bench.runner import run_suite
 from sovereval.bench.scorers import ItemScore
 from sovereval.cli.bench import app
 from sovereval.errors import BackendError
@@ -297,31 +295,3 @@ def test_cli_refuses_a_bad_submission_id(tmp_path: Path) -> None:
     assert res.exit_code == 2
     assert "no submission with id 7" in res.stderr
     assert (tmp_path / "sovereval.db").exists()  # the store lives in the data directory
-
-
-# -- Inspect AI --------------------------------------------------------------------------
-
-
-@pytest.mark.slow
-def test_inspect_path_matches_engine(tmp_path: Path) -> None:
-    from sovereval.bench.inspect_tasks import run_inspect
-
-    os.environ.setdefault("INSPECT_DISPLAY", "none")
-    suite = load_suite("example")
-    backend = open_backend("mock:")
-    tasks = [
-        t
-        for t in build_tasks(suite, load_suite_items(suite), model_uri=backend.uri)
-        if t.name != "example-writing"
-    ]
-
-    async def go() -> tuple[list[ItemResult], list[ItemResult]]:
-        engine = await Engine(backend, concurrency=4).run(tasks)
-        inspect = await run_inspect(tasks, backend, log_dir=str(tmp_path / "logs"), concurrency=4)
-        return engine.results, inspect
-
-    ours, theirs = asyncio.run(go())
-    assert len(ours) == len(theirs) == 16
-    by_key = {r.key: r for r in theirs}
-    assert all(r.same_outcome(by_key[r.key]) for r in ours)
-    assert list((tmp_path / "logs").glob("*.eval"))  # Inspect wrote its own logs

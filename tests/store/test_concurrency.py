@@ -177,7 +177,7 @@ def _arena_round(store: Store, now: datetime) -> tuple[list[int], list[list[int]
             ids = []
             for i in range(n):
                 b = arena.start_battle(s, r, pan, f"질문 {code} {i}", rng=rng, now=now)
-                arena.record_answers(s, b, "답 A", "답 B")
+                arena.record_answers(s, b, "답 A", "답 B", now=now)
                 ids.append(b.id)
             return ids
 

@@ -23,6 +23,7 @@ from sovereval.competition import service as svc
 from sovereval.competition.rules import RuleSet, default_ruleset
 from sovereval.store import evaluation_models as em
 from sovereval.store.models import LedgerEvent
+from sovereval.store.web_models import User
 from sovereval.web import users_service as users
 from sovereval.web.panel_runtime import close_runtime, runtime_of_app
 from sovereval.web.ratelimit import BucketSpec, RateLimits, TokenBuckets
@@ -97,6 +98,7 @@ def arena_round(
         for code in panelists:
             if code != "panel1":
                 users.create_user(s, code, PASSWORD, "panelist", actor="t", now=now)
+            account = s.execute(select(User).where(User.username == code)).scalar_one()
             arena.enrol_panelist(
                 s,
                 rnd,
@@ -107,6 +109,7 @@ def arena_round(
                 proficiency="novice",
                 actor="t",
                 now=now,
+                user_id=account.id,
             )
         roster = arena.freeze_roster(s, rnd, rng=np.random.default_rng(7), actor="t", now=now)
         out = Arena(env, rnd.id, dict(ARENA_TEAMS), eps, [r.alias for r in roster])

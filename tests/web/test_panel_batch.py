@@ -1,4 +1,4 @@
-"""``vote_batch.cast_votes`` decides exactly as ``arena.service.cast_vote`` applied one by one.
+"""``arena.votes.cast_votes`` decides exactly as ``arena.service.cast_vote`` applied one by one.
 
 For random batches (own and foreign battles, a battle voted earlier, one still generating,
 bad outcomes and ratings, a small daily cap, votes on two local days) both are run in a
@@ -22,12 +22,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from sovereval.arena import service as arena
+from sovereval.arena.votes import BatchVote, cast_votes
 from sovereval.errors import SovereValError
 from sovereval.store import evaluation_models as em
 from sovereval.store import models as m
 from sovereval.store.models import LedgerEvent
 from sovereval.web.panel_runtime import close_runtime
-from sovereval.web.vote_batch import BatchVote, cast_votes
 from tests.web.conftest import WebEnv
 from tests.web.test_panel import arena_round
 
@@ -62,7 +62,7 @@ def world(web: WebEnv) -> Iterator[World]:
         for b_id in ids[:-1]:
             b = s.get(em.Battle, b_id)
             assert b is not None
-            arena.record_answers(s, b, "answer one", "answer two")
+            arena.record_answers(s, b, "answer one", "answer two", now=now)
         voted = s.get(em.Battle, ids[-2])
         assert voted is not None
         arena.cast_vote(

@@ -40,6 +40,7 @@ from scipy import sparse
 from scipy.sparse.csgraph import connected_components
 from scipy.special import expit
 
+from sovereval.bootstrap import percentile_interval
 from sovereval.errors import InputError
 
 FloatArray = NDArray[np.float64]
@@ -336,8 +337,7 @@ def rate(
         raise InputError("interval level must be in (0, 1)")
     fit = fit_bradley_terry(win_matrix(cells), ridge=ridge)
     boot = bootstrap_bradley_terry(cells, rng, n_boot, ridge=ridge, init=fit.beta)
-    q = (1.0 - level) / 2.0
-    log_lo, log_hi = np.quantile(boot, [q, 1.0 - q], axis=0)
+    log_lo, log_hi = percentile_interval(boot, level)
     rating = elo_scale(fit.beta)
     low, high = ELO_SCALE * log_lo + ELO_BASE, ELO_SCALE * log_hi + ELO_BASE
     return Ratings(

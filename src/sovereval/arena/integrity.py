@@ -1,7 +1,7 @@
-"""Vote integrity: daily caps, rate limits, duplicate rejection, and a sequential outlier test.
+"""Vote integrity: a sequential outlier test of each panelist against the consensus.
 
-The store enforces the same rules with constraints (unique ``(panelist, battle)``); this module
-is the pure decision logic, shared by the service layer and the simulator.
+(Daily caps and duplicate votes are decided in ``arena.votes``, with the store's unique
+constraint as the durable guard; request rates are limited at the web edge.)
 
 Outlier test: for each panelist, Wald's sequential probability ratio test (Wald 1945) of
 
@@ -21,9 +21,8 @@ adversarial voting, the adversary faster.
 from __future__ import annotations
 
 import math
-from collections.abc import Collection, Hashable, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, tzinfo
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
@@ -31,68 +30,9 @@ from numpy.typing import NDArray
 from scipy.special import expit
 
 from sovereval.arena.bt import OUTCOME_A, OUTCOME_B
-from sovereval.errors import ConflictError, InputError, RuleViolation
+from sovereval.errors import InputError
 
 Decision = Literal["flagged", "cleared", "undecided"]
-
-
-def vote_day(now: datetime, tz: tzinfo) -> date:
-    """The calendar day of ``now`` in the round's time zone (caps reset at local midnight)."""
-    if now.tzinfo is None:
-        raise InputError("vote time must carry a time zone")
-    return now.astimezone(tz).date()
-
-
-@dataclass
-class VoteGuard:
-    """Duplicate rejection and a per-panelist daily cap, for one round.
-
-    Holds state, so it lives at the edge (one per round in the service; the database's unique
-    constraint is the durable version). ``admit`` either records the vote or raises.
-    """
-
-    daily_cap: int
-    tz: tzinfo
-    _seen: set[tuple[str, str]] = field(default_factory=set)
-    _per_day: dict[tuple[str, date], int] = field(default_factory=dict)
-
-    def admit(self, panelist_id: str, battle_id: str, now: datetime) -> None:
-        """Record one vote; ConflictError on a duplicate, RuleViolation over the daily cap."""
-        key = (panelist_id, battle_id)
-        if key in self._seen:
-            raise ConflictError(
-                f"panelist '{panelist_id}' already voted on battle '{battle_id}'; one vote per battle"
-            )
-        day = vote_day(now, self.tz)
-        used = self._per_day.get((panelist_id, day), 0)
-        if used >= self.daily_cap:
-            raise RuleViolation(
-                f"panelist '{panelist_id}' reached the daily cap of {self.daily_cap} votes; try again tomorrow"
-            )
-        self._seen.add(key)
-        self._per_day[(panelist_id, day)] = used + 1
-
-    def votes_today(self, panelist_id: str, now: datetime) -> int:
-        return self._per_day.get((panelist_id, vote_day(now, self.tz)), 0)
-
-
-@dataclass
-class RateLimiter:
-    """Token bucket per key (Turner 1986): ``rate`` requests per second, bursts up to ``burst``."""
-
-    rate: float
-    burst: float
-    _state: dict[Hashable, tuple[float, datetime]] = field(default_factory=dict)
-
-    def allow(self, key: Hashable, now: datetime) -> bool:
-        tokens, last = self._state.get(key, (self.burst, now))
-        elapsed = max((now - last) / timedelta(seconds=1), 0.0)
-        tokens = min(self.burst, tokens + elapsed * self.rate)
-        if tokens < 1.0:
-            self._state[key] = (tokens, now)
-            return False
-        self._state[key] = (tokens - 1.0, now)
-        return True
 
 
 def consensus_probabilities(beta: NDArray[np.float64]) -> NDArray[np.float64]:

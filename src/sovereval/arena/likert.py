@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from sovereval.bootstrap import percentile_interval
 from sovereval.errors import InputError
 
 DEFAULT_CRITERIA: tuple[str, ...] = ("reliability", "practicality")
@@ -107,12 +108,11 @@ def likert_means(
         for k in range(n_boot):
             mult = np.bincount(rng.integers(0, n_cl, n_cl), minlength=n_cl).astype(np.float64)
             boot[k] = _weighted_means(codes, x, w * mult[cid], n_cells)
-    q = (1 - level) / 2
     present = counts > 0
     low = np.full(n_cells, np.nan)
     high = np.full(n_cells, np.nan)
     # A cluster replicate can miss every rater of a cell (NaN); such draws are skipped.
-    low[present], high[present] = np.nanquantile(boot[:, present], [q, 1 - q], axis=0)
+    low[present], high[present] = percentile_interval(boot[:, present], level)
     cells = tuple(
         LikertCell(
             models[i // len(criteria)],

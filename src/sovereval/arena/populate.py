@@ -39,7 +39,9 @@ def simulate_round(
     daily_cap: int = 50,
 ) -> int:
     """Enrol a panel matching the reference quotas (scaled), freeze the roster and cast votes
-    drawn from Bradley-Terry with the given team strengths. Returns the number of votes."""
+    drawn from Bradley-Terry with the given team strengths. Returns the number of votes.
+    Refuses a round not marked as a simulation when it was created."""
+    arena.require_simulation(rnd)
     quotas = scale_quotas(reference_quotas(), panel_size)
     people = simulate_panel(quotas, rng)
     panel = [
@@ -73,7 +75,9 @@ def simulate_round(
             models=models,
             counts=counts,
         )
-        arena.record_answers(s, b, f"[answer from {b.model_a}]", f"[answer from {b.model_b}]")
+        arena.record_answers(
+            s, b, f"[answer from {b.model_a}]", f"[answer from {b.model_b}]", now=now
+        )
         sa, sb = strengths[team_of[b.model_a]], strengths[team_of[b.model_b]]
         u = rng.random()
         outcome = "tie" if u < tie_prob else ("a" if rng.random() < expit(sa - sb) else "b")

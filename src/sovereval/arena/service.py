@@ -10,20 +10,16 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import numpy as np
 from scipy.special import expit
-from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from sovereval.arena import rules as ar
 from sovereval.arena.bt import (
-    OUTCOME_A,
-    OUTCOME_B,
-    OUTCOME_BOTH_BAD,
-    OUTCOME_TIE,
     bootstrap_bradley_terry,
     deduplicate_battles,
     fit_bradley_terry,
@@ -32,14 +28,35 @@ from sovereval.arena.bt import (
 )
 from sovereval.arena.integrity import SPRTSettings, screen_panelists
 from sovereval.arena.leaks import find_leaks
+from sovereval.arena.likert import likert_means
 from sovereval.arena.pairing import choose_pair
-from sovereval.arena.panel import CATEGORIES
+from sovereval.arena.panel import CATEGORIES, Quotas, raking_weights, reference_quotas
+from sovereval.arena.panel import Panelist as PanelMember
+from sovereval.arena.rules import OUTCOMES
+from sovereval.arena.votes import BatchVote, VoteInput, cast_vote, cast_votes
+from sovereval.bootstrap import percentile_interval
+from sovereval.competition import service as svc
 from sovereval.errors import ConflictError, InputError, NotFoundError, RuleViolation
 from sovereval.ledger.log import append
+from sovereval.ledger.record import record, record_all
 from sovereval.store import evaluation_models as em
 from sovereval.store import models as m
 
-OUTCOMES = {"a": OUTCOME_A, "b": OUTCOME_B, "tie": OUTCOME_TIE, "both_bad": OUTCOME_BOTH_BAD}
+__all__ = [
+    "OUTCOMES",
+    "BatchVote",
+    "VoteInput",
+    "cast_vote",
+    "cast_votes",
+    "change_status",
+    "enrol_panelist",
+    "fit_round",
+    "freeze_roster",
+    "identity",
+    "record_answers",
+    "roster",
+    "start_battle",
+]
 
 
 def enrol_panelist(
@@ -53,7 +70,10 @@ def enrol_panelist(
     proficiency: str,
     actor: str,
     now: datetime,
+    user_id: int | None = None,
 ) -> em.Panelist:
+    """Enrol a panelist in this round only; ``user_id`` names the web account that takes part
+    as this panelist (membership is per round, never by a matching name)."""
     values = {"gender": gender, "region": region, "age_band": age_band, "proficiency": proficiency}
     for what, value in values.items():
         allowed = CATEGORIES[what]
@@ -65,20 +85,29 @@ def enrol_panelist(
         select(em.Panelist).where(em.Panelist.round_id == rnd.id, em.Panelist.code == code)
     ).first():
         raise ConflictError(f"panelist '{code}' is already enrolled in round {rnd.number}")
+    if (
+        user_id is not None
+        and s.execute(
+            select(em.Panelist.id).where(
+                em.Panelist.round_id == rnd.id, em.Panelist.user_id == user_id
+            )
+        ).first()
+    ):
+        raise ConflictError(f"that user is already a panelist of round {rnd.number}")
     p = em.Panelist(
         round_id=rnd.id,
         code=code,
+        user_id=user_id,
         gender=gender,
         region=region,
         age_band=age_band,
         proficiency=proficiency,
         created_at=now,
     )
-    s.add(p)
-    s.flush()
     # The ledger records the stratum, never a name: panelists are pseudonymous.
-    append(
+    record(
         s,
+        p,
         actor=actor,
         kind="panel.enrolled",
         body={
@@ -89,6 +118,45 @@ def enrol_panelist(
         at=now,
     )
     return p
+
+
+def mark_simulation(s: Session, rnd: m.Round, *, actor: str, now: datetime) -> None:
+    """Mark a round, as it is created, as a simulation: only such a round takes simulated
+    panelists and votes (``arena simulate``), which the append-only ledger would keep forever.
+    A round that has opened or has submissions is real and stays real."""
+    has_subs = s.execute(select(m.Submission.id).where(m.Submission.round_id == rnd.id)).first()
+    if rnd.status != "planned" or has_subs:
+        raise RuleViolation(
+            f"round {rnd.number} is {rnd.status}"
+            + (" with submissions" if has_subs else "")
+            + "; only a newly created round can be marked a simulation"
+        )
+    rnd.simulation = True
+    append(s, actor=actor, kind="round.simulation", body={"round": rnd.number}, at=now)
+
+
+def require_simulation(rnd: m.Round) -> None:
+    if not rnd.simulation:
+        raise RuleViolation(
+            f"round {rnd.number} was not created as a simulation; simulated panels and votes "
+            "go only into a round marked with 'sovereval arena mark-simulation' when created"
+        )
+
+
+def round_policy(
+    s: Session, rnd: m.Round, cache: dict[int, ar.ArenaPolicy] | None = None
+) -> ar.ArenaPolicy:
+    """The round's arena policy. ``cache`` (keyed by rule-set row) may be kept across
+    transactions: a round's rules change only by an amendment, which is a new row, and only a
+    draft row is ever edited, so drafts are never cached."""
+    key = rnd.ruleset_id or 0
+    if cache is not None and key in cache:
+        return cache[key]
+    row = svc.get_ruleset(s, rnd.ruleset_id)
+    pol = ar.policy_of(svc.ruleset_of(row))
+    if cache is not None and row.status != "draft":
+        cache[key] = pol
+    return pol
 
 
 def _digest(text: str) -> str:
@@ -122,11 +190,10 @@ def freeze_roster(
             endpoint=sub.endpoint,
             endpoint_digest=_digest(sub.endpoint),
         )
-        s.add(row)
         rows.append(row)
-    s.flush()
-    append(
+    record_all(
         s,
+        rows,
         actor=actor,
         kind="arena.roster_frozen",
         body={
@@ -190,8 +257,7 @@ def start_battle(
     Bulk callers pass the roster and the running ``counts`` (updated in place) to avoid
     re-reading the round's battles for every new one.
     """
-    if panelist.status != "active":
-        raise RuleViolation(f"panelist {panelist.code} is {panelist.status}")
+    ar.check_can_compare(rnd.number, rnd.status, panelist.status)
     if not prompt.strip():
         raise InputError("a battle needs a prompt")
     models = roster(s, rnd) if models is None else models
@@ -213,21 +279,80 @@ def start_battle(
         status="pending",
         created_at=now,
     )
-    s.add(battle)
-    s.flush()
+    record(
+        s,
+        battle,
+        actor=f"panelist:{panelist.code}",
+        kind="arena.battle_started",
+        body=lambda r: {
+            "battle": r.id,
+            "round": rnd.number,
+            "prompt_sha256": _digest(prompt),
+            "prompt_source": prompt_source,
+        },
+        at=now,
+    )
     return battle
 
 
+def change_status(
+    s: Session,
+    battle: em.Battle,
+    new: str,
+    *,
+    now: datetime,
+    body: Mapping[str, Any] | None = None,
+) -> None:
+    """Move a battle to ``new`` and append ``arena.battle_<new>``: the one way a battle's status
+    changes (votes aside: ``arena.votes`` writes ``arena.vote`` with the vote)."""
+    ar.check_transition(battle.id, battle.status, new)
+    battle.status = new
+    panelist = s.get(em.Panelist, battle.panelist_id)
+    append(
+        s,
+        actor=f"panelist:{panelist.code}" if panelist else "arena",
+        kind=f"arena.battle_{new}",
+        body={"battle": battle.id, **(body or {})},
+        at=now,
+    )
+
+
 def record_answers(
-    s: Session, battle: em.Battle, answer_a: str, answer_b: str, names: Sequence[str] = ()
+    s: Session,
+    battle: em.Battle,
+    answer_a: str,
+    answer_b: str,
+    names: Sequence[str] = (),
+    *,
+    max_regenerations: int = 0,
+    now: datetime,
 ) -> em.Battle:
-    """Store both answers; a battle whose answers reveal an identity is kept but never scored."""
-    battle.answer_a, battle.answer_b = answer_a, answer_b
-    battle.leak = bool(
+    """Store both answers and make the battle ready, unless an answer reveals a model's
+    identity: then nothing is shown, the battle stays pending for its answers to be generated
+    again (``battle.regenerations`` counts the leaking pairs) and fails once that happened more
+    than ``max_regenerations`` times. A leaking answer is never stored on the battle; the
+    ledger keeps the digests of the pair that leaked."""
+    leak = bool(
         find_leaks(answer_a, names, prompt=battle.prompt)
         or find_leaks(answer_b, names, prompt=battle.prompt)
     )
-    battle.status = "ready"
+    body = {"answer_a_sha256": _digest(answer_a), "answer_b_sha256": _digest(answer_b)}
+    if not leak:
+        battle.answer_a, battle.answer_b, battle.leak = answer_a, answer_b, False
+        change_status(s, battle, "ready", now=now, body=body)
+        return battle
+    battle.leak = True
+    battle.regenerations = (battle.regenerations or 0) + 1
+    panelist = s.get(em.Panelist, battle.panelist_id)
+    append(
+        s,
+        actor=f"panelist:{panelist.code}" if panelist else "arena",
+        kind="arena.answer_leaked",
+        body={"battle": battle.id, "attempt": battle.regenerations, **body},
+        at=now,
+    )
+    if battle.regenerations > max_regenerations:
+        change_status(s, battle, "failed", now=now, body={"reason": "identity leak"})
     return battle
 
 
@@ -256,97 +381,6 @@ def identity(s: Session, arena_model_id: int) -> dict[str, str]:
 
 
 @dataclass(frozen=True)
-class VoteInput:
-    outcome: str
-    reliability_a: int
-    practicality_a: int
-    reliability_b: int
-    practicality_b: int
-    comment: str = ""
-
-
-def cast_vote(
-    s: Session,
-    battle: em.Battle,
-    panelist: em.Panelist,
-    vote: VoteInput,
-    *,
-    daily_cap: int,
-    now: datetime,
-    day_offset_hours: int = 9,
-) -> em.Vote:
-    """Accept one vote: the panelist's own open battle, once, within the daily cap."""
-    battle_id = battle.id  # read before any flush: a failed flush expires the instance
-    if vote.outcome not in OUTCOMES:
-        raise InputError(f"vote must be one of {', '.join(OUTCOMES)}, not '{vote.outcome}'")
-    for v in (vote.reliability_a, vote.practicality_a, vote.reliability_b, vote.practicality_b):
-        if not 1 <= int(v) <= 5:
-            raise InputError("ratings are on a 1-5 scale")
-    if battle.panelist_id != panelist.id:
-        raise RuleViolation("a panelist can only vote on their own battle")
-    if (
-        battle.status == "voted"
-        or s.execute(select(em.Vote.id).where(em.Vote.battle_id == battle.id)).first()
-    ):
-        raise ConflictError(f"battle {battle.id} already has a vote; duplicate votes are rejected")
-    if battle.status != "ready":
-        raise RuleViolation(f"battle {battle.id} is {battle.status}; answers are not ready")
-    local = now.astimezone(UTC) + timedelta(hours=day_offset_hours)
-    day_start = local.replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(
-        hours=day_offset_hours
-    )
-    today = s.execute(
-        select(func.count(em.Vote.id)).where(
-            em.Vote.panelist_id == panelist.id, em.Vote.at >= day_start
-        )
-    ).scalar_one()
-    if today >= daily_cap:
-        raise RuleViolation(f"daily cap of {daily_cap} votes reached for panelist {panelist.code}")
-    row = em.Vote(
-        battle_id=battle.id,
-        panelist_id=panelist.id,
-        outcome=vote.outcome,
-        reliability_a=vote.reliability_a,
-        practicality_a=vote.practicality_a,
-        reliability_b=vote.reliability_b,
-        practicality_b=vote.practicality_b,
-        comment=vote.comment,
-        at=now,
-    )
-    s.add(row)
-    battle.status = "voted"
-    try:
-        s.flush()
-    except IntegrityError as exc:
-        raise ConflictError(
-            f"battle {battle_id} already has a vote; duplicate votes are rejected"
-        ) from exc
-    a = s.get(em.ArenaModel, battle.model_a)
-    b = s.get(em.ArenaModel, battle.model_b)
-    assert a is not None and b is not None
-    append(
-        s,
-        actor=f"panelist:{panelist.code}",
-        kind="arena.vote",
-        body={
-            "battle": battle.id,
-            "a": a.alias,
-            "b": b.alias,
-            "outcome": vote.outcome,
-            "leak": battle.leak,
-            "ratings": [
-                vote.reliability_a,
-                vote.practicality_a,
-                vote.reliability_b,
-                vote.practicality_b,
-            ],
-        },
-        at=now,
-    )
-    return row
-
-
-@dataclass(frozen=True)
 class RoundFit:
     models: tuple[str, ...]
     """Team names, in roster order."""
@@ -367,7 +401,9 @@ def fit_round(
     n_boot: int = 200,
     sprt: SPRTSettings | None = None,
 ) -> RoundFit:
-    """Bradley-Terry on the round's scored votes (leaks and flagged panelists excluded)."""
+    """Bradley-Terry on the round's scored votes (leaks and flagged panelists excluded), and the
+    Likert summaries of the same votes (``arena.likert``: a cluster bootstrap over panelists,
+    raked to the quotas when the rules' ``arena.weighting`` is ``raking``)."""
     models = roster(s, rnd)
     if not models:
         raise NotFoundError(f"round {rnd.number} has no roster")
@@ -410,8 +446,11 @@ def fit_round(
     )
     flagged = screen.flagged
     keep2 = keep & np.array([w not in flagged for w in who])
-    cells = deduplicate_battles(a[keep2], b[keep2], o[keep2], len(models))
-    ratings = rate(cells, names, rng, n_boot=n_boot)
+    weights = _panel_weights(s, rnd)
+    w_vote = None if weights is None else np.array([weights[w] for w in who])[keep2]
+    cells = deduplicate_battles(a[keep2], b[keep2], o[keep2], len(models), weights=w_vote)
+    level = svc.ruleset_of(svc.get_ruleset(s, rnd.ruleset_id)).interval_level
+    ratings = rate(cells, names, rng, n_boot=n_boot, level=level)
     boots = bootstrap_bradley_terry(cells, rng, n_boot=n_boot)
     field = {}
     for i, name in enumerate(names):
@@ -422,20 +461,9 @@ def fit_round(
 
         point = win(np.asarray(ratings.log_strength))
         samples = np.array([win(bb) for bb in boots])
-        lo, hi = np.percentile(samples, [2.5, 97.5])
-        field[name] = (point, float(min(lo, point)), float(max(hi, point)))
-    likert: dict[str, dict[str, tuple[float, float, float]]] = {}
-    for crit, ka, kb in (("reliability", 5, 7), ("practicality", 6, 8)):
-        for i, name in enumerate(names):
-            vals = np.array(
-                [r[ka] for r, k in zip(rows, keep2, strict=True) if k and index[r[0]] == i]
-                + [r[kb] for r, k in zip(rows, keep2, strict=True) if k and index[r[1]] == i],
-                dtype=float,
-            )
-            if vals.size:
-                bs = vals[rng.integers(0, vals.size, (500, vals.size))].mean(axis=1)
-                lo, hi = np.percentile(bs, [2.5, 97.5])
-                likert.setdefault(name, {})[crit] = (float(vals.mean()), float(lo), float(hi))
+        lo, hi = percentile_interval(samples, level, estimate=point)
+        field[name] = (point, float(lo), float(hi))
+    likert = _likert(rows, keep2, index, names, rng, n_boot, weights, level)
     return RoundFit(
         names,
         tuple(ratings.rows()),
@@ -445,3 +473,57 @@ def fit_round(
         screen.n_flagged,
         likert,
     )
+
+
+def _panel_weights(s: Session, rnd: m.Round) -> dict[str, float] | None:
+    """Raking weights per panelist id (as text) when the rules' ``arena.weighting`` is
+    ``raking`` (targets: ``arena.quotas``, else the reference design); None otherwise."""
+    pol = round_policy(s, rnd)
+    if pol.weighting != "raking":
+        return None
+    people = s.execute(select(em.Panelist).where(em.Panelist.round_id == rnd.id)).scalars()
+    panel = [
+        PanelMember(str(p.id), p.gender, p.region, p.age_band, p.proficiency)  # type: ignore[arg-type]
+        for p in people
+    ]
+    quotas = Quotas.from_dict(pol.quotas) if pol.quotas else reference_quotas()
+    return raking_weights(panel, quotas)
+
+
+def _likert(
+    rows: Sequence[Any],
+    keep: np.ndarray,
+    index: Mapping[int, int],
+    names: Sequence[str],
+    rng: np.random.Generator,
+    n_boot: int,
+    weights: Mapping[str, float] | None,
+    level: float,
+) -> dict[str, dict[str, tuple[float, float, float]]]:
+    """Each kept vote gives four ratings (reliability and practicality of A and of B)."""
+    model, crit, score, who = [], [], [], []
+    for r, k in zip(rows, keep, strict=True):
+        if not k:
+            continue
+        for mid, c, x in ((r[0], 0, r[5]), (r[0], 1, r[6]), (r[1], 0, r[7]), (r[1], 1, r[8])):
+            model.append(index[mid])
+            crit.append(c)
+            score.append(float(x))
+            who.append(str(r[4]))
+    if not model:
+        return {}
+    summary = likert_means(
+        model,
+        crit,
+        score,
+        models=names,
+        rng=rng,
+        weights=None if weights is None else [weights[x] for x in who],
+        cluster=who,
+        n_boot=n_boot,
+        level=level,
+    )
+    out: dict[str, dict[str, tuple[float, float, float]]] = {}
+    for cell in summary.cells:
+        out.setdefault(cell.model, {})[cell.criterion] = (cell.mean, cell.low, cell.high)
+    return out

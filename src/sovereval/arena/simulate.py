@@ -126,37 +126,3 @@ def simulate_likert(
     s = np.asarray(strengths, dtype=np.float64)
     latent = 3.0 + s[np.asarray(model)][:, None] + rng.normal(0, noise, (len(model), n_criteria))
     return np.clip(np.rint(latent), 1, 5).astype(np.int64)
-
-
-def simulate_styled_votes(
-    strengths: Sequence[float] | NDArray[np.float64],
-    n_battles: int,
-    rng: np.random.Generator,
-    *,
-    length_effect: float,
-    verbosity: Sequence[float] | NDArray[np.float64] | None = None,
-    tie_prob: float = 0.0,
-) -> tuple[SimulatedVotes, NDArray[np.float64], NDArray[np.float64]]:
-    """Votes swayed by answer length: ``logit = s_A - s_B + length_effect * (lA-lB)/(lA+lB)``.
-
-    ``verbosity`` is each model's mean log-length offset, so a verbose model wins more often
-    than its strength alone would give. Returns votes and (N, 4) feature matrices for A and B in
-    the order of :data:`sovereval.arena.style.FEATURES` (formatting counts are noise).
-    """
-    s = np.asarray(strengths, dtype=np.float64)
-    n = s.size
-    verb = np.zeros(n) if verbosity is None else np.asarray(verbosity, dtype=np.float64)
-    a = rng.integers(0, n, n_battles)
-    b = (a + rng.integers(1, n, n_battles)) % n
-    la = np.exp(6.0 + verb[a] + rng.normal(0, 0.3, n_battles))
-    lb = np.exp(6.0 + verb[b] + rng.normal(0, 0.3, n_battles))
-    d = (la - lb) / (la + lb)
-    p = expit(s[a] - s[b] + length_effect * d)
-    u, v = rng.random(n_battles), rng.random(n_battles)
-    outcome = np.where(u < tie_prob, OUTCOME_TIE, np.where(v < p, OUTCOME_A, OUTCOME_B))
-    fa = np.column_stack([la, rng.poisson(2, (n_battles, 3))]).astype(np.float64)
-    fb = np.column_stack([lb, rng.poisson(2, (n_battles, 3))]).astype(np.float64)
-    votes = SimulatedVotes(
-        np.zeros(n_battles, np.int64), a, b, outcome.astype(np.int64), ("honest",)
-    )
-    return votes, fa, fb

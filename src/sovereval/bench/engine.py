@@ -15,8 +15,7 @@ report (the CLI exits with code 2).
 
 Why this loop and not Inspect's ``eval()``: see design/bench-engine.md — Inspect has no
 generic per-choice log-likelihood call, and its sample log is buffered rather than fsync'ed
-per item; :mod:`sovereval.bench.inspect_tasks` runs the same tasks through Inspect when an
-Inspect log is wanted.
+per item.
 """
 
 from __future__ import annotations

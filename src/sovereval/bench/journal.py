@@ -6,21 +6,19 @@ skips every item whose key — task, item id and prompt hash — is already ther
 hash covers the model, the rendered prompt and the decoding parameters, so a changed prompt
 or model is re-run rather than silently reused.
 
-The journal is JSON Lines, one object per item, UTF-8, never pickle. A crash can leave a torn
-last line; :func:`read_journal` ignores it and :class:`JsonlJournal` cuts it off before
-appending, so the file stays valid JSONL.
+The journal is JSON Lines, one object per item, UTF-8, never pickle, written through the one
+durable journal (``sovereval.journal.JsonlFile``: fsync'ed, exclusively locked, torn tail cut).
 """
 
 from __future__ import annotations
 
-import json
-import os
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from sovereval.errors import HostileInputError, InputError
+from sovereval.errors import InputError
+from sovereval.journal import JsonlFile, read_records
 
 JOURNAL_VERSION = 1
 
@@ -128,28 +126,17 @@ class ItemSink(Protocol):
 
 
 class JsonlJournal:
-    """Append-only JSONL file, fsync'ed on every write call."""
+    """Append-only JSONL file of item results, fsync'ed on every write call, locked while open."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        _cut_torn_tail(path)
-        self._fh = path.open("ab")
+        self._file = JsonlFile(path, what="benchmark journal")
 
     def write(self, results: Sequence[ItemResult]) -> None:
-        if not results:
-            return
-        blob = b"".join(
-            json.dumps(r.to_json(), ensure_ascii=False, sort_keys=True).encode("utf-8") + b"\n"
-            for r in results
-        )
-        self._fh.write(blob)
-        self._fh.flush()
-        os.fsync(self._fh.fileno())
+        self._file.append(r.to_json() for r in results)
 
     def close(self) -> None:
-        if not self._fh.closed:
-            self._fh.close()
+        self._file.close()
 
 
 class CallbackSink:
@@ -179,56 +166,11 @@ class MemorySink:
         return None
 
 
-def _cut_torn_tail(path: Path) -> None:
-    """Truncate an incomplete last line left by a crash mid-write."""
-    if not path.exists():
-        return
-    size = path.stat().st_size
-    if size == 0:
-        return
-    with path.open("rb+") as fh:
-        fh.seek(size - 1)
-        if fh.read(1) == b"\n":
-            return
-        # Walk back to the previous newline in blocks.
-        pos = size
-        keep = 0
-        while pos > 0:
-            step = min(4096, pos)
-            pos -= step
-            fh.seek(pos)
-            block = fh.read(step)
-            nl = block.rfind(b"\n")
-            if nl >= 0:
-                keep = pos + nl + 1
-                break
-        fh.truncate(keep)
-        fh.flush()
-        os.fsync(fh.fileno())
-
-
 def read_journal(path: Path) -> list[ItemResult]:
     """Every complete record in ``path`` (missing file: none). A torn last line is skipped;
     a bad line anywhere else means the file was edited or corrupted, and is refused."""
-    if not path.exists():
-        return []
-    lines = path.read_bytes().split(b"\n")
-    out: list[ItemResult] = []
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            data = json.loads(line.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            if number == len(lines):  # torn tail: the write the crash interrupted
-                break
-            raise HostileInputError(
-                f"journal {path} line {number} is not valid JSON; restore the file or start a new journal"
-            ) from exc
-        if not isinstance(data, dict):
-            raise HostileInputError(f"journal {path} line {number} is not a JSON object")
-        out.append(ItemResult.from_json(data))
-    return out
+    fix = "restore the file or start a new journal"
+    return [ItemResult.from_json(d) for d in read_records(path, what="journal", fix=fix)]
 
 
 def latest_by_key(results: Iterable[ItemResult]) -> dict[str, ItemResult]:

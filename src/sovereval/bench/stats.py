@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike
 
+from sovereval.bootstrap import percentile_interval, resample_rows
 from sovereval.errors import InputError
 
 _MAX_DISTINCT_MULTINOMIAL = 64
@@ -54,7 +55,7 @@ def bootstrap_means(
     step = max(1, _CHUNK_CELLS // n)
     for start in range(0, n_resamples, step):
         stop = min(start + step, n_resamples)
-        idx = rng.integers(0, n, size=(stop - start, n))
+        idx = resample_rows(n, rng, stop - start)
         out[start:stop] = x[idx].mean(axis=1)
     return out
 
@@ -67,8 +68,7 @@ def bootstrap_ci(
         raise InputError(f"confidence level {level} must be in (0, 1)")
     x = np.asarray(values, dtype=np.float64)
     reps = bootstrap_means(x, rng, n_resamples)
-    alpha = 1 - level
-    low, high = np.quantile(reps, [alpha / 2, 1 - alpha / 2])
+    low, high = percentile_interval(reps, level)
     return Interval(float(x.mean()), float(low), float(high), int(x.size), level)
 
 

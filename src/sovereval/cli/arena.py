@@ -112,6 +112,19 @@ def report_cmd(
     console.print(f"wrote {out}")
 
 
+@app.command("mark-simulation")
+def mark_simulation_cmd(ctx: typer.Context, prog: str = ProgOpt, rnd: int = RoundOpt) -> None:
+    """Mark a newly created round (planned, no submissions) as a simulation, so that
+    'arena simulate' may fill it. A real round can never be marked."""
+    from sovereval.arena import service as arena
+
+    c = ctx_of(ctx)
+    with c.store.session() as s:
+        r = svc.get_round(s, svc.get_programme(s, prog), rnd)
+        arena.mark_simulation(s, r, actor=c.actor, now=c.now())
+    console.print(f"round {rnd} is marked a simulation")
+
+
 @app.command("simulate")
 def simulate_cmd(
     ctx: typer.Context,
@@ -123,7 +136,8 @@ def simulate_cmd(
     tie_prob: float = typer.Option(0.15),
     seed: int = typer.Option(0),
 ) -> None:
-    """Fill a round with a simulated quota-balanced panel and votes from known strengths."""
+    """Fill a round marked a simulation with a simulated quota-balanced panel and votes from
+    known strengths (a real round is refused: the ledger would keep the simulated votes)."""
     from sovereval.arena import populate
 
     c = ctx_of(ctx)

@@ -103,14 +103,23 @@ def invite_cmd(
 
 @app.command("enrol")
 def enrol_cmd(ctx: typer.Context, people: Path, prog: str = ProgOpt, rnd: int = RoundOpt) -> None:
-    """Enrol panelists for a round from a CSV (id, gender, region, age_band, proficiency)."""
+    """Enrol panelists for a round from a CSV (id, gender, region, age_band, proficiency, and
+    optionally user: the web account that votes as this panelist in this round only)."""
     from sovereval.arena import service as arena
+    from sovereval.store.web_models import User
 
     c = ctx_of(ctx)
     rows = _read_people(people)
+    accounts = _read_accounts(people)
     with c.store.session() as s:
         r = svc.get_round(s, svc.get_programme(s, prog), rnd)
         for p in rows:
+            user_id = None
+            if name := accounts.get(p.panelist_id):
+                u = s.execute(select(User).where(User.username == name)).scalar_one_or_none()
+                if u is None or u.role != "panelist":
+                    raise InputError(f"{people}: '{name}' is not a panelist account")
+                user_id = u.id
             arena.enrol_panelist(
                 s,
                 r,
@@ -121,8 +130,17 @@ def enrol_cmd(ctx: typer.Context, people: Path, prog: str = ProgOpt, rnd: int = 
                 proficiency=p.proficiency,
                 actor=c.actor,
                 now=c.now(),
+                user_id=user_id,
             )
     console.print(f"enrolled {len(rows)} panelists")
+
+
+def _read_accounts(path: Path) -> dict[str, str]:
+    """The optional ``user`` column: panelist id -> web username."""
+    with path.open(encoding="utf-8-sig", newline="") as f:
+        return {
+            r["id"]: r["user"].strip() for r in csv.DictReader(f) if (r.get("user") or "").strip()
+        }
 
 
 @app.command("check")

@@ -11,6 +11,7 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
+from types import MappingProxyType
 from typing import Any, Literal
 
 from sovereval.errors import InputError
@@ -69,6 +70,27 @@ class Gates:
     """A usage-restricting licence on a component disqualifies (otherwise it is flagged)."""
 
 
+ARENA_DEFAULTS: Mapping[str, Any] = MappingProxyType(
+    {
+        "daily_cap": 50,
+        "day_offset_hours": 9,
+        "answer_timeout_s": 120.0,
+        "max_tokens": 512,
+        "temperature": 0.7,
+        "max_prompt_chars": 4000,
+        "max_regenerations": 2,
+        "weighting": "none",
+    }
+)
+"""User-evaluation policy a rule set's ``arena`` section may override: votes per panelist per
+day (``daily_cap``, counted from local midnight at UTC+``day_offset_hours``; KST by default),
+answer generation limits, the prompt length limit, and how often an answer that names its own
+model is regenerated before the battle fails (``max_regenerations``), and whether the Likert
+summaries are raked to the panel quotas (``weighting``: ``none`` | ``raking``; ``quotas`` gives
+the targets, the reference design otherwise). ``prompts`` (a list of strings) is the round's
+curated prompt set."""
+
+
 @dataclass(frozen=True)
 class RuleSet:
     name: str
@@ -85,7 +107,7 @@ class RuleSet:
     """Expert-review policy over ``review.service.DEFAULT_POLICY``: reviewers per submission,
     load bounds, probability cap, conflict window, trimming, deadline."""
     arena: Mapping[str, Any] = field(default_factory=dict)
-    """User-evaluation policy: stratum weighting, daily cap, quotas."""
+    """User-evaluation policy over ``ARENA_DEFAULTS`` (read through ``arena_policy()``)."""
     interval_level: float = 0.95
     lot_seed: str = "sovereval"
     """Seed of the lot that breaks exact ties after all tie-breaks."""
@@ -99,6 +121,10 @@ class RuleSet:
         for p in self.parts:
             out[p.category] += p.points
         return out
+
+    def arena_policy(self) -> dict[str, Any]:
+        """The ``arena`` section over ``ARENA_DEFAULTS``."""
+        return {**ARENA_DEFAULTS, **dict(self.arena)}
 
     def part(self, key: str) -> PartRule:
         for p in self.parts:

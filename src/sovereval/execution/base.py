@@ -1,22 +1,23 @@
 """The executor seam: one interface, implementations registered by name (``local``, ``ray``).
 
 An executor only moves JSON payloads to workers and JSON replies back
-(:func:`sovereval.execution.units.execute` runs on the worker). The retry policy lives here,
-once, so every engine behaves the same:
+(:func:`sovereval.execution.units.execute` runs on the worker). Each failure is retried at one
+level only, so attempts never multiply:
 
-- a *lost* unit (the worker process or its node died, the pool broke) is resubmitted;
-- a *retryable* error reply (:class:`~sovereval.errors.BackendError`: a model server failed)
-  is resubmitted after an exponential back-off;
-- any other error reply is final for this run (it would fail again) and is reported.
-
-Each unit gets at most ``1 + max_retries`` attempts. Journaling, de-duplication and progress
+- a *lost* unit (the worker process or its node died, the pool broke) is resubmitted here, at
+  most ``max_retries`` times;
+- a model server's failure is retried inside the backend, per request, where the status code
+  and ``Retry-After`` are known (``bench.backends.openai_compat``: capped exponential back-off
+  with full jitter); when the backend gives up, its ``BackendError`` reply is final for this run
+  (``retryable`` in the reply says that re-running the job may succeed: done units are kept);
+- any other error reply is final too, and is reported.
+ Journaling, de-duplication and progress
 are the job runner's (:mod:`sovereval.execution.job`), not the executor's.
 """
 
 from __future__ import annotations
 
 import json
-import time
 from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Callable, Hashable, Iterator, Sequence
@@ -70,13 +71,11 @@ class Executor(ABC):
         self,
         *,
         max_retries: int = 3,
-        backoff_s: float = 0.5,
         max_in_flight: int | None = None,
     ) -> None:
         if max_retries < 0:
             raise InputError(f"max_retries must be >= 0, got {max_retries}")
         self.max_retries = max_retries
-        self.backoff_s = backoff_s
         self._max_in_flight = max_in_flight
         self.lost = 0
         """Units resubmitted because their worker died (for reports and tests)."""
@@ -124,30 +123,16 @@ class Executor(ABC):
         million-unit job does not flood the scheduler."""
         return self._max_in_flight or max(2, 2 * self.parallelism)
 
-    def map_unordered(
-        self, payloads: Sequence[Payload], *, sleep: Callable[[float], None] = time.sleep
-    ) -> Iterator[Completion]:
+    def map_unordered(self, payloads: Sequence[Payload]) -> Iterator[Completion]:
         queue: deque[tuple[Payload, int]] = deque((p, 1) for p in payloads)
-        delayed: list[tuple[float, Payload, int]] = []
         inflight: dict[Handle, tuple[Payload, int]] = {}
-        while queue or delayed or inflight:
-            now = time.monotonic()
-            ready = [d for d in delayed if d[0] <= now]
-            for d in ready:
-                delayed.remove(d)
-                queue.appendleft((d[1], d[2]))
+        while queue or inflight:
             while queue and len(inflight) < self.max_in_flight:
                 payload, attempt = queue.popleft()
                 inflight[self._submit(payload)] = (payload, attempt)
-            if not inflight:
-                sleep(max(0.0, min(d[0] for d in delayed) - time.monotonic()))
-                continue
-            timeout = None
-            if delayed:
-                timeout = max(0.0, min(d[0] for d in delayed) - time.monotonic())
-            for handle, reply in self._wait_any(list(inflight), timeout):
+            for handle, reply in self._wait_any(list(inflight), None):
                 payload, attempt = inflight.pop(handle)
-                done = self._settle(payload, attempt, reply, queue, delayed)
+                done = self._settle(payload, attempt, reply, queue)
                 if done is not None:
                     yield done
 
@@ -157,7 +142,6 @@ class Executor(ABC):
         attempt: int,
         reply: str | WorkerLost,
         queue: deque[tuple[Payload, int]],
-        delayed: list[tuple[float, Payload, int]],
     ) -> Completion | None:
         if isinstance(reply, WorkerLost):
             self.lost += 1
@@ -170,10 +154,6 @@ class Executor(ABC):
             )  # fmt: skip
         data = json.loads(reply)
         err = data.get("error") or {}
-        if not data.get("ok") and err.get("retryable") and attempt <= self.max_retries:
-            delay = self.backoff_s * 2 ** (attempt - 1)
-            delayed.append((time.monotonic() + delay, payload, attempt + 1))
-            return None
         if data.get("ok") and data.get("key") != payload.key:
             return Completion(
                 payload.key, payload.kind, False, None, "InputError",

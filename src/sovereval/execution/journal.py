@@ -4,8 +4,9 @@ Line 1 is the job header (id, name, kind, unit keys); every further line is one 
 (its reply) or one failure. A unit counts as done when its line is on disk, so a driver killed
 at any moment loses at most the units in flight, and the same job re-run skips every done unit.
 A key is written at most once (the writer checks, the reader keeps the first record), so no
-unit is ever counted twice. The file is opened under an exclusive ``flock``: two drivers cannot
-run the same job at once. A torn last line (a crash mid-write) is cut off before appending.
+unit is ever counted twice. The file is the one durable journal (``sovereval.journal.JsonlFile``):
+exclusively locked, so two drivers cannot run the same job at once, and its torn last line (a
+crash mid-write) is cut off before appending.
 
 JSON only, never pickle; the job id is derived from the sorted unit keys, so planning the same
 work again finds the same journal.
@@ -13,17 +14,15 @@ work again finds the same journal.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
-import json
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from sovereval.errors import ConflictError, HostileInputError, InputError
+from sovereval.journal import JsonlFile, read_records
 
 JOURNAL_VERSION = 1
 
@@ -60,23 +59,7 @@ def _utcnow() -> datetime:
 
 
 def _lines(path: Path) -> list[dict[str, Any]]:
-    raw = path.read_bytes().split(b"\n")
-    out: list[dict[str, Any]] = []
-    for number, line in enumerate(raw, start=1):
-        if not line.strip():
-            continue
-        try:
-            data = json.loads(line.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            if number == len(raw):  # torn tail of a crashed write
-                break
-            raise HostileInputError(
-                f"job journal {path} line {number} is not valid JSON; restore it or delete the job"
-            ) from exc
-        if not isinstance(data, dict):
-            raise HostileInputError(f"job journal {path} line {number} is not a JSON object")
-        out.append(data)
-    return out
+    return read_records(path, what="job journal", fix="restore it or delete the job")
 
 
 def read_state(path: Path) -> JobState:
@@ -100,22 +83,6 @@ def read_state(path: Path) -> JobState:
     return state
 
 
-def _cut_torn_tail(fh: IO[bytes]) -> None:
-    fh.seek(0, os.SEEK_END)
-    size = fh.tell()
-    if size == 0:
-        return
-    fh.seek(size - 1)
-    if fh.read(1) == b"\n":
-        return
-    fh.seek(0)
-    data = fh.read()
-    keep = data.rfind(b"\n") + 1
-    fh.truncate(keep)
-    fh.flush()
-    os.fsync(fh.fileno())
-
-
 class JobJournal:
     """The writer; use as a context manager. Raises :class:`ConflictError` if the job is
     already running in another process."""
@@ -132,18 +99,14 @@ class JobJournal:
     ) -> None:
         self.path = path
         self.clock = clock
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._fh = path.open("a+b")
         try:
-            fcntl.flock(self._fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            self._fh.close()
+            self._file = JsonlFile(path, what="job journal")
+        except ConflictError:
             raise ConflictError(
                 f"job {path.stem} is already running in another process; wait for it or stop it"
             ) from None
-        _cut_torn_tail(self._fh)
         jid = job_id(kind, keys)
-        if path.stat().st_size == 0:
+        if self._file.empty:
             header = {
                 "v": JOURNAL_VERSION,
                 "type": "job",
@@ -168,11 +131,7 @@ class JobJournal:
         return self.state.done
 
     def _append(self, record: dict[str, Any]) -> None:
-        line = json.dumps(record, ensure_ascii=False, sort_keys=True).encode("utf-8") + b"\n"
-        self._fh.seek(0, os.SEEK_END)
-        self._fh.write(line)
-        self._fh.flush()
-        os.fsync(self._fh.fileno())
+        self._file.append([record])
 
     def record_done(
         self, key: str, *, kind: str, result: Any, attempts: int, worker: str, elapsed_s: float
@@ -211,9 +170,7 @@ class JobJournal:
         self.state.failed[key] = rec
 
     def close(self) -> None:
-        if not self._fh.closed:
-            fcntl.flock(self._fh.fileno(), fcntl.LOCK_UN)
-            self._fh.close()
+        self._file.close()
 
     def __enter__(self) -> JobJournal:
         return self

@@ -57,10 +57,9 @@ class LocalExecutor(Executor):
         processes: bool = False,
         blas_threads: int | None = None,
         max_retries: int = 3,
-        backoff_s: float = 0.5,
         max_in_flight: int | None = None,
     ) -> None:
-        super().__init__(max_retries=max_retries, backoff_s=backoff_s, max_in_flight=max_in_flight)
+        super().__init__(max_retries=max_retries, max_in_flight=max_in_flight)
         n = workers if workers is not None else default_workers()
         if n < 1:
             raise InputError(f"the local executor needs at least one worker, got {n}")

@@ -49,12 +49,11 @@ class RayExecutor(Executor):
         address: str | None = None,
         num_cpus: float = 1.0,
         max_retries: int = 3,
-        backoff_s: float = 0.5,
         max_in_flight: int | None = None,
         namespace: str = "sovereval",
         workers: int | None = None,
     ) -> None:
-        super().__init__(max_retries=max_retries, backoff_s=backoff_s, max_in_flight=max_in_flight)
+        super().__init__(max_retries=max_retries, max_in_flight=max_in_flight)
         if num_cpus <= 0:
             raise InputError(f"num_cpus per unit must be positive, got {num_cpus}")
         ray = _ray()

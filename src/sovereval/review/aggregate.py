@@ -27,6 +27,7 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from sovereval.bootstrap import percentile_interval, resample_rows
 from sovereval.errors import InputError
 from sovereval.review.rubric import Rubric, SubmittedReview
 
@@ -79,17 +80,11 @@ def bootstrap_trimmed(
     _check_proportion(proportion)
     if resamples < 1 or not 0 < level < 1:
         raise InputError("bootstrap needs resamples >= 1 and level in (0, 1)")
-    n = rows.shape[0]
     est = np.atleast_1d(trim_mean(rows, proportion, axis=0))
-    idx = rng.integers(0, n, size=(resamples, n))
+    idx = resample_rows(rows.shape[0], rng, resamples)
     boot = np.atleast_2d(trim_mean(rows[idx], proportion, axis=1))
-    tail = (1 - level) / 2
-    lo = np.quantile(boot, tail, axis=0)
-    hi = np.quantile(boot, 1 - tail, axis=0)
-    return [
-        Interval(float(e), float(min(a, e)), float(max(b, e)))
-        for e, a, b in zip(est, lo, hi, strict=True)
-    ]
+    lo, hi = percentile_interval(boot, level, estimate=est)
+    return [Interval(float(e), float(a), float(b)) for e, a, b in zip(est, lo, hi, strict=True)]
 
 
 def _by_submission(

@@ -13,11 +13,16 @@ from sovereval.store.models import Base
 
 class Panelist(Base):
     __tablename__ = "panelists"
-    __table_args__ = (UniqueConstraint("round_id", "code"),)
+    __table_args__ = (UniqueConstraint("round_id", "code"), UniqueConstraint("round_id", "user_id"))
     id: Mapped[int] = mapped_column(primary_key=True)
     round_id: Mapped[int] = mapped_column(ForeignKey("rounds.id"))
     code: Mapped[str] = mapped_column(String(64))
-    """Pseudonymous panelist code (also the web user's name for the panelist role)."""
+    """Pseudonymous panelist code, unique within the round."""
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("web_users.id"), nullable=True, index=True
+    )
+    """The web user who is this round's panelist (membership is per round; none for a
+    simulated or offline panelist)."""
     gender: Mapped[str] = mapped_column(String(16))
     region: Mapped[str] = mapped_column(String(16))
     age_band: Mapped[str] = mapped_column(String(16))
@@ -59,9 +64,11 @@ class Battle(Base):
     answer_a: Mapped[str] = mapped_column(Text, default="")
     answer_b: Mapped[str] = mapped_column(Text, default="")
     status: Mapped[str] = mapped_column(String(16), default="pending")
-    """pending (answers being generated) | ready | voted | failed"""
+    """pending (answers being generated) | ready | voted | failed | retried"""
     leak: Mapped[bool] = mapped_column(Boolean, default=False)
-    """An answer reveals a model's identity; the battle is kept but not scored."""
+    """The last answer pair revealed a model's identity (never shown; generated again)."""
+    regenerations: Mapped[int] = mapped_column(Integer, default=0)
+    """Answer pairs discarded because they named a model."""
     created_at: Mapped[datetime]
 
 

@@ -102,6 +102,8 @@ class Round(Base):
     opened_ruleset_id: Mapped[int | None] = mapped_column(ForeignKey("rulesets.id"), nullable=True)
     """The rule set frozen when the round opened."""
     published_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    simulation: Mapped[bool] = mapped_column(default=False)
+    """Marked a simulation when created: only such a round takes simulated panels and votes."""
 
 
 class Submission(Base):

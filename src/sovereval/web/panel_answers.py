@@ -3,7 +3,9 @@
 Starting a battle returns at once; :class:`AnswerRunner` then asks both models through the
 benchmark backends (``bench.backends.open_backend`` on each roster entry's frozen endpoint,
 concurrently, under the round's ``answer_timeout_s``) and stores the answers with the leak check
-(``arena.record_answers``). The page polls the battle's status with htmx meanwhile.
+(``arena.battles.store_answers``): an answer pair that names a model is never shown and is
+generated again, within the round's ``max_regenerations``. The page polls the battle's status
+with htmx meanwhile.
 
 The runner owns one event loop in a daemon thread per application. A task tied to the request's
 own loop would not survive every server (a test client opens a loop per request); a dedicated
@@ -25,8 +27,8 @@ from collections.abc import Callable, Coroutine
 from concurrent.futures import Future
 from typing import Any
 
+from sovereval.arena import battles
 from sovereval.bench.backends import Backend, GenerateParams, Message, open_backend
-from sovereval.web import views_panel
 from sovereval.web.context import WebContext
 
 log = logging.getLogger("sovereval.web.arena")
@@ -125,29 +127,46 @@ class AnswerRunner:
         if job is None:
             return
         params = GenerateParams(temperature=job["temperature"], max_tokens=job["max_tokens"])
-        try:
-            answer_a, answer_b = await asyncio.wait_for(
-                asyncio.gather(
-                    self._answer(job["endpoint_a"], job["prompt"], params),
-                    self._answer(job["endpoint_b"], job["prompt"], params),
-                ),
-                timeout=job["timeout_s"],
+        outcome: object = "regenerate"
+        while outcome == "regenerate":
+            try:
+                answer_a, answer_b = await asyncio.wait_for(
+                    asyncio.gather(
+                        self._answer(job["endpoint_a"], job["prompt"], params),
+                        self._answer(job["endpoint_b"], job["prompt"], params),
+                    ),
+                    timeout=job["timeout_s"],
+                )
+            except Exception:  # any failure of a model call becomes the battle's failed state
+                log.warning("battle %s: answer generation failed", battle_id, exc_info=True)
+                await asyncio.to_thread(self._write, self._failed, battle_id)
+                return
+            outcome = await asyncio.to_thread(
+                self._write, self._store, battle_id, answer_a, answer_b, job
             )
-        except Exception:  # any failure of a model call becomes the battle's failed state
-            log.warning("battle %s: answer generation failed", battle_id, exc_info=True)
-            await asyncio.to_thread(self._write, views_panel.mark_failed, battle_id)
-            return
-        await asyncio.to_thread(
-            self._write, views_panel.store_answers, battle_id, answer_a, answer_b, job["names"]
+
+    def _failed(self, s: Any, battle_id: int) -> None:
+        battles.mark_failed(s, battle_id, now=self.ctx.now())
+
+    def _store(self, s: Any, battle_id: int, a: str, b: str, job: dict[str, Any]) -> str:
+        return battles.store_answers(
+            s,
+            battle_id,
+            a,
+            b,
+            job["names"],
+            max_regenerations=job["max_regenerations"],
+            now=self.ctx.now(),
         )
 
     def _read_job(self, battle_id: int) -> dict[str, Any] | None:
         with self.ctx.store.session() as s:
-            return views_panel.generation_job(s, battle_id)
+            return battles.generation_job(s, battle_id)
 
-    def _write(self, fn: Callable[..., object], *args: Any) -> None:
+    def _write(self, fn: Callable[..., object], *args: Any) -> object:
         try:
             with self.ctx.write_session() as s:
-                fn(s, *args)
+                return fn(s, *args)
         except Exception:  # the battle stays pending, shows as failed once stale
             log.exception("battle %s: storing the generation outcome failed", args[0])
+            return None

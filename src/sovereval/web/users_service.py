@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from sovereval.errors import AuthenticationError, ConflictError, InputError, NotFoundError
 from sovereval.ledger.log import append
+from sovereval.ledger.record import record
 from sovereval.store import models as m
 from sovereval.store.web_models import ROLES, ApiToken, LoginSession, User
 
@@ -96,10 +97,9 @@ def create_user(
         active=True,
         created_at=now,
     )
-    s.add(u)
-    s.flush()
-    append(
+    record(
         s,
+        u,
         actor=actor,
         kind="user.created",
         body={
@@ -164,13 +164,12 @@ def issue_token(
         created_at=now,
         expires_at=expires_at,
     )
-    s.add(row)
-    s.flush()
-    append(
+    record(
         s,
+        row,
         actor=actor,
         kind="token.issued",
-        body={"user": user.username, "token": row.id, "name": row.name, "prefix": row.prefix},
+        body=lambda r: {"user": user.username, "token": r.id, "name": r.name, "prefix": r.prefix},
         at=now,
     )
     return row, plain
@@ -208,9 +207,7 @@ def login(
         user.password_hash = _hasher.hash(password)
     plain = secrets.token_urlsafe(32)
     row = LoginSession(id=digest(plain), user_id=user.id, created_at=now, expires_at=now + ttl)
-    s.add(row)
-    s.flush()
-    append(s, actor=user.username, kind="user.login", body={"user": user.username}, at=now)
+    record(s, row, actor=user.username, kind="user.login", body={"user": user.username}, at=now)
     return row, plain
 
 

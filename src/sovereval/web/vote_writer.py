@@ -5,11 +5,11 @@ commit, so votes written one transaction each are bounded by commit latency (fsy
 how many workers serve them: about 100 writes/s on PostgreSQL in ``design/web.md``'s load table.
 Group commit (as in database logs; Gray & Reuter, *Transaction Processing*, sec. 9.4) lifts
 that bound: requests queue their vote, one writer thread per process takes everything queued,
-casts each vote through ``arena.service.cast_vote`` in one transaction, commits once, and only
+casts them through ``arena.votes.cast_votes`` in one transaction, commits once, and only
 then answers each request. Nothing is reported accepted before its commit, so a crash loses
-only votes whose senders got no success answer. Inside the transaction the batch is decided
-by ``vote_batch.cast_votes`` (``cast_vote``'s rules in a few round trips); with batches of one
-(``max_batch=1``) every vote goes through ``arena.service.cast_vote`` itself.
+only votes whose senders got no success answer. The batch is decided by the arena's one vote
+path (its rules in a few round trips); with batches of one (``max_batch=1``) every vote goes
+through ``arena.votes.cast_vote``, a batch of one.
 
 The writer takes the ledger head's row lock first, so every vote transaction (this worker's
 and other workers') is serialised: the duplicate check and the daily-cap count inside
@@ -32,8 +32,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from sovereval.arena import rules as ar
 from sovereval.arena import service as arena
-from sovereval.competition import service as svc
 from sovereval.errors import SovereValError
 from sovereval.store import evaluation_models as em
 from sovereval.store import models as m
@@ -41,7 +41,6 @@ from sovereval.store.models import LedgerHead
 from sovereval.store.web_models import User
 from sovereval.web import views_panel
 from sovereval.web.context import WebContext
-from sovereval.web.vote_batch import BatchVote, cast_votes
 
 log = logging.getLogger("sovereval.web.arena")
 
@@ -68,7 +67,7 @@ class VoteWriter:
         self._queue: queue.Queue[Any] = queue.Queue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
-        self._rules: dict[int, dict[str, Any]] = {}
+        self._rules: dict[int, ar.ArenaPolicy] = {}
         self.batches = 0
         """Transactions committed (a test can see that votes were grouped)."""
 
@@ -146,7 +145,7 @@ class VoteWriter:
             # The chain's head lock first: serialises vote transactions across workers.
             s.execute(select(LedgerHead).where(LedgerHead.id == 1).with_for_update())
             keep = _preload(s, [r.battle_id for r in reqs])
-            policies: dict[int, dict[str, Any]] = {}
+            policies: dict[int, ar.ArenaPolicy] = {}
             if bulk:
                 outcomes = self._bulk(s, reqs, policies)
             else:
@@ -159,29 +158,21 @@ class VoteWriter:
         return outcomes
 
     def _policy(
-        self, s: Session, rnd_id: int, policies: dict[int, dict[str, Any]]
-    ) -> dict[str, Any]:
-        """The round's arena policy. Parsed once per rule-set row: a round's rules change only
-        by an amendment, which is a new row (published and frozen rows never change)."""
+        self, s: Session, rnd_id: int, policies: dict[int, ar.ArenaPolicy]
+    ) -> ar.ArenaPolicy:
+        """The round's arena policy, parsed once per rule-set row (``arena.service.round_policy``)."""
         pol = policies.get(rnd_id)
         if pol is None:
             rnd = s.get(m.Round, rnd_id)
             assert rnd is not None
-            key = rnd.ruleset_id or 0
-            pol = self._rules.get(key)
-            if pol is None:
-                row = svc.get_ruleset(s, rnd.ruleset_id)
-                pol = views_panel.arena_policy(svc.ruleset_of(row))
-                if row.status != "draft":
-                    self._rules[key] = pol
-            policies[rnd_id] = pol
+            pol = policies[rnd_id] = arena.round_policy(s, rnd, self._rules)
         return pol
 
     def _bulk(
-        self, s: Session, reqs: list[VoteRequest], policies: dict[int, dict[str, Any]]
+        self, s: Session, reqs: list[VoteRequest], policies: dict[int, ar.ArenaPolicy]
     ) -> list[dict[str, Any] | BaseException]:
         outcomes: list[dict[str, Any] | BaseException] = []
-        items: list[BatchVote] = []
+        items: list[arena.BatchVote] = []
         slots: list[int] = []
         for req in reqs:
             try:
@@ -191,18 +182,13 @@ class VoteWriter:
                 continue
             pol = self._policy(s, battle.round_id, policies)
             items.append(
-                BatchVote(
-                    battle,
-                    panelist,
-                    req.vote,
-                    req.now,
-                    int(pol["daily_cap"]),
-                    int(pol["day_offset_hours"]),
+                arena.BatchVote(
+                    battle, panelist, req.vote, req.now, pol.daily_cap, pol.day_offset_hours
                 )
             )
             slots.append(len(outcomes))
             outcomes.append(RuntimeError("undecided"))
-        for it, k, res in zip(items, slots, cast_votes(s, items), strict=True):
+        for it, k, res in zip(items, slots, arena.cast_votes(s, items), strict=True):
             outcomes[k] = (
                 res
                 if isinstance(res, BaseException)
@@ -211,7 +197,7 @@ class VoteWriter:
         return outcomes
 
     def _cast(
-        self, s: Session, req: VoteRequest, policies: dict[int, dict[str, Any]]
+        self, s: Session, req: VoteRequest, policies: dict[int, ar.ArenaPolicy]
     ) -> dict[str, Any]:
         battle, panelist = views_panel.own_battle(s, req.user, req.battle_id)
         pol = self._policy(s, battle.round_id, policies)
@@ -220,8 +206,8 @@ class VoteWriter:
             battle,
             panelist,
             req.vote,
-            daily_cap=int(pol["daily_cap"]),
-            day_offset_hours=int(pol["day_offset_hours"]),
+            daily_cap=pol.daily_cap,
+            day_offset_hours=pol.day_offset_hours,
             now=req.now,
         )
         return views_panel.battle_out(s, battle, req.user, now=req.now, vote=row)

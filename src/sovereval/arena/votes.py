@@ -1,23 +1,21 @@
-"""Many votes in a few round trips: ``arena.service.cast_vote``'s rules, applied to a batch.
+"""Votes on the store, by group commit: many votes decided from a few reads, written in one flush.
 
-``cast_vote`` takes six database round trips per vote (duplicate check, daily count, vote
-insert, battle update, ledger insert, ledger head update). On a busy machine a round trip to
-PostgreSQL costs a millisecond or more, so a single writer tops out near 100 votes/s however the
-votes are grouped into transactions. This module decides a whole batch from two reads (the
+One vote costs six database round trips when written alone (duplicate check, daily count, vote
+insert, battle update, ledger insert, ledger head update); on a busy machine a round trip to
+PostgreSQL costs a millisecond or more, so one writer tops out near 100 votes/s however votes
+are grouped into transactions. :func:`cast_votes` decides a whole batch from two reads (the
 batch's existing votes, and each panelist's votes today) and writes it with one flush (the vote
-inserts, the battle updates and the ledger events each go out as one statement).
+inserts, the battle updates and the ledger events each go out as one statement). It is the only
+vote path: :func:`cast_vote` is a batch of one.
 
-The decisions are ``cast_vote``'s, in its order, one vote at a time: a valid outcome and 1-5
-ratings (``InputError``), the panelist's own battle (``RuleViolation``), no earlier vote on the
-battle, in the store or earlier in the batch (``ConflictError``), answers ready
-(``RuleViolation``), and the daily cap counted from the local midnight with the batch's own
-accepted votes included (``RuleViolation``). The ledger event is ``cast_vote``'s, byte for byte.
-``tests/web/test_panel_batch.py`` checks the equivalence on random batches. The unique
-constraint on ``votes.battle_id`` stays the durable guard: if the flush trips it, the caller
-retries each vote alone through ``cast_vote`` itself.
-
-This belongs in ``arena.service`` as its batch entry point (``cast_vote`` would become a batch
-of one); it lives here until that slice adopts it.
+The decisions, one vote at a time in batch order: a valid outcome and 1-5 ratings
+(``InputError``); the panelist's own battle (``RuleViolation``); the round still open and the
+panelist still active (``RuleViolation``: a battle started before the round closed cannot be
+voted on after); no earlier vote on the battle, stored or earlier in the batch
+(``ConflictError``); answers ready (``RuleViolation``); and the daily cap counted from the local
+midnight (``arena.rules.day_start``) with the batch's own accepted votes included
+(``RuleViolation``). The unique constraint on ``votes.battle_id`` stays the durable guard: if the
+flush trips it, the caller retries each vote alone.
 """
 
 from __future__ import annotations
@@ -27,32 +25,82 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import func, insert, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from sovereval.arena import service as arena
-from sovereval.errors import ConflictError, InputError, RuleViolation, SovereValError
+from sovereval.arena import rules as ar
+from sovereval.errors import ConflictError, RuleViolation, SovereValError
 from sovereval.ledger.log import append
 from sovereval.store import evaluation_models as em
-from sovereval.web.views_panel import day_start
+from sovereval.store import models as m
+
+
+@dataclass(frozen=True)
+class VoteInput:
+    outcome: str
+    reliability_a: int
+    practicality_a: int
+    reliability_b: int
+    practicality_b: int
+    comment: str = ""
+
+    @property
+    def ratings(self) -> list[int]:
+        return [self.reliability_a, self.practicality_a, self.reliability_b, self.practicality_b]
 
 
 @dataclass(frozen=True)
 class BatchVote:
     battle: em.Battle
     panelist: em.Panelist
-    vote: arena.VoteInput
+    vote: VoteInput
     now: datetime
     daily_cap: int
     day_offset_hours: int = 9
 
 
-def _check_input(vote: arena.VoteInput) -> None:
-    if vote.outcome not in arena.OUTCOMES:
-        raise InputError(f"vote must be one of {', '.join(arena.OUTCOMES)}, not '{vote.outcome}'")
-    for v in (vote.reliability_a, vote.practicality_a, vote.reliability_b, vote.practicality_b):
-        if not 1 <= int(v) <= 5:
-            raise InputError("ratings are on a 1-5 scale")
+def cast_vote(
+    s: Session,
+    battle: em.Battle,
+    panelist: em.Panelist,
+    vote: VoteInput,
+    *,
+    daily_cap: int,
+    now: datetime,
+    day_offset_hours: int = 9,
+) -> em.Vote:
+    """Accept one vote (a batch of one) or raise its refusal."""
+    battle_id = battle.id  # read before any flush: a failed flush expires the instance
+    try:
+        (out,) = cast_votes(
+            s, [BatchVote(battle, panelist, vote, now, daily_cap, day_offset_hours)]
+        )
+    except IntegrityError as exc:
+        raise ConflictError(
+            f"battle {battle_id} already has a vote; duplicate votes are rejected"
+        ) from exc
+    if isinstance(out, SovereValError):
+        raise out
+    return out
+
+
+def _decide(
+    it: BatchVote,
+    rnd: m.Round,
+    voted: set[int],
+    used: int,
+) -> None:
+    b, p, v = it.battle, it.panelist, it.vote
+    ar.check_ratings(v.outcome, v.ratings)
+    if b.panelist_id != p.id:
+        raise RuleViolation("a panelist can only vote on their own battle")
+    ar.check_can_compare(rnd.number, rnd.status, p.status)
+    if b.status == "voted" or b.id in voted:
+        raise ConflictError(f"battle {b.id} already has a vote; duplicate votes are rejected")
+    if b.status != "ready":
+        raise RuleViolation(f"battle {b.id} is {b.status}; answers are not ready")
+    ar.check_cap(used, it.daily_cap, p.code)
 
 
 def cast_votes(s: Session, items: Sequence[BatchVote]) -> list[em.Vote | SovereValError]:
@@ -71,25 +119,14 @@ def cast_votes(s: Session, items: Sequence[BatchVote]) -> list[em.Vote | SovereV
     accepted: list[tuple[int, datetime]] = []
     for it in items:
         b, p, v = it.battle, it.panelist, it.vote
+        start = ar.day_start(it.now, it.day_offset_hours)
+        used = today.get((p.id, start), 0) + sum(
+            1 for pid, at in accepted if pid == p.id and at >= start
+        )
+        rnd = s.get(m.Round, b.round_id)
+        assert rnd is not None
         try:
-            _check_input(v)
-            if b.panelist_id != p.id:
-                raise RuleViolation("a panelist can only vote on their own battle")
-            if b.status == "voted" or b.id in voted:
-                raise ConflictError(
-                    f"battle {b.id} already has a vote; duplicate votes are rejected"
-                )
-            if b.status != "ready":
-                raise RuleViolation(f"battle {b.id} is {b.status}; answers are not ready")
-            start = day_start(it.now, it.day_offset_hours)
-            # As cast_vote counts: every vote of the panelist at or after today's start.
-            used = today.get((p.id, start), 0) + sum(
-                1 for pid, at in accepted if pid == p.id and at >= start
-            )
-            if used >= it.daily_cap:
-                raise RuleViolation(
-                    f"daily cap of {it.daily_cap} votes reached for panelist {p.code}"
-                )
+            _decide(it, rnd, voted, used)
         except SovereValError as exc:
             out.append(exc)
             continue
@@ -134,7 +171,7 @@ def cast_votes(s: Session, items: Sequence[BatchVote]) -> list[em.Vote | SovereV
                 "b": aliases[b.model_b],
                 "outcome": v.outcome,
                 "leak": b.leak,
-                "ratings": [v.reliability_a, v.practicality_a, v.reliability_b, v.practicality_b],
+                "ratings": v.ratings,
             },
             at=it.now,
         )
@@ -158,10 +195,10 @@ def _columns(row: em.Vote) -> dict[str, object]:
 
 def _votes_since(s: Session, items: Sequence[BatchVote]) -> dict[tuple[int, datetime], int]:
     """Stored votes per (panelist, local day start) cast at or after that start, for the days
-    this batch touches (``cast_vote``'s count)."""
+    this batch touches."""
     out: dict[tuple[int, datetime], int] = {}
-    for start in {day_start(it.now, it.day_offset_hours) for it in items}:
-        ids = {it.panelist.id for it in items if day_start(it.now, it.day_offset_hours) == start}
+    for start in {ar.day_start(it.now, it.day_offset_hours) for it in items}:
+        ids = {it.panelist.id for it in items if ar.day_start(it.now, it.day_offset_hours) == start}
         q = (
             select(em.Vote.panelist_id, func.count(em.Vote.id))
             .where(em.Vote.panelist_id.in_(ids), em.Vote.at >= start)
