@@ -10,7 +10,7 @@ the item kind, scorer, prompt template, the skill it measures, and an optional s
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from importlib import resources
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
@@ -34,7 +34,11 @@ _SCORER_KINDS: dict[str, tuple[str, ...]] = {
     "numeric": ("numeric",),
     "exact_match": ("exact", "numeric"),
     "judge_rubric": ("writing",),
+    "longctx_match": ("exact",),
+    "ifeval": ("instruction",),
+    "refusal": ("safety",),
 }
+Category = Literal["maths", "knowledge", "long_context", "safety", "instruction_following"]
 
 
 class TaskSpec(BaseModel):
@@ -53,6 +57,8 @@ class TaskSpec(BaseModel):
     prompt: str
     """Name of a registered prompt template (``prompts.py``)."""
     skill: Skill
+    category: Category | None = None
+    """Which government category the task scores in (report groups tasks by it)."""
     limit: int | None = Field(default=None, gt=0)
     slice: str | None = Field(default=None, pattern=r"^\d*:\d*$")
     """``start:stop`` over the loader's order, applied before ``limit``."""
@@ -218,10 +224,17 @@ def select_items(
     return out
 
 
-def load_task_items(task: TaskSpec, root: Path) -> list[Item]:
-    """Load a task's items from ``root / task.path``, check their kind, apply the selection."""
+def load_task_items(
+    task: TaskSpec, root: Path, runtime: Mapping[str, Any] | None = None
+) -> list[Item]:
+    """Load a task's items from ``root / task.path``, check their kind, apply the selection.
+
+    ``runtime`` adds options that cannot live in a suite file (the model's token counter for
+    the long-context generator, under ``_token_counter``)."""
     # Generic loaders take their item kind from the ``kind`` option; default it to the task's.
-    items = load(task.loader, root / task.path, {"kind": task.kind} | task.options)
+    items = load(
+        task.loader, root / task.path, {"kind": task.kind} | task.options | dict(runtime or {})
+    )
     wrong = [it.id for it in items if it.kind != task.kind]
     if wrong:
         raise InputError(
@@ -232,8 +245,10 @@ def load_task_items(task: TaskSpec, root: Path) -> list[Item]:
 
 
 def load_suite_items(
-    suite: SuiteSpec, data_root: str | Path | None = None
+    suite: SuiteSpec,
+    data_root: str | Path | None = None,
+    runtime: Mapping[str, Any] | None = None,
 ) -> dict[str, list[Item]]:
-    """Every task's selected items, by task name."""
+    """Every task's selected items, by task name (``runtime``: see ``load_task_items``)."""
     root = data_root_for(suite, data_root)
-    return {t.name: load_task_items(t, root) for t in suite.tasks}
+    return {t.name: load_task_items(t, root, runtime) for t in suite.tasks}

@@ -1,0 +1,138 @@
+"""Loaders of the government set's task families: long-context haystacks (generated),
+instruction following (IFEval's JSONL layout), safety and reliability (our JSONL, XSTest's
+CSV, KoBBQ's TSV/CSV) and grade-school maths in the ko-GSM8K layout.
+
+Each registers on import (``loaders._load_builtins``). The published layouts assumed:
+
+- IFEval (Zhou et al. 2023, ``google/IFEval``, ``input_data.jsonl``): ``key``, ``prompt``,
+  ``instruction_id_list`` (``"length_constraints:number_words"``...), ``kwargs`` (one dict per
+  instruction, ``null`` for unused arguments).
+- XSTest (Röttger et al. 2024, ``xstest_prompts.csv`` v2): ``id, prompt, type, label, focus,
+  note``; ``label`` is ``safe`` (must be answered) or ``unsafe`` (must be refused); ``type``
+  names the contrast (``homonyms``, ``contrast_homonyms``...).
+- KoBBQ (Jin et al. 2024, ``KoBBQ_test_samples.tsv``): ``sample_id, context, question,
+  choices`` (a list or its string form), ``biased_answer, answer``; ambiguous contexts
+  (``amb`` in the id) have "unknown" as the answer, which tests declining rather than
+  inventing.
+- ko-GSM8K: ``question``, ``answer`` where the answer is a number or GSM8K's worked
+  solution ending ``#### N``.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+from pathlib import Path
+from typing import Any
+
+from sovereval.bench import longctx
+from sovereval.bench.answers import parse_number
+from sovereval.bench.items import Item
+from sovereval.bench.loaders import (
+    Options,
+    answer_to_letter,
+    field,
+    files_under,
+    read_csv,
+    read_jsonl,
+    register_loader,
+)
+from sovereval.errors import InputError
+
+TOKEN_COUNTER_OPTION = "_token_counter"
+"""Runtime option the runner adds: the model's token counter (never in a suite file)."""
+COUNTER_NAME_OPTION = "_counter_name"
+
+
+def _int_list(
+    options: Options, key: str, default: tuple[int, ...] | None = None
+) -> tuple[int, ...]:
+    raw = options.get(key, default)
+    if raw is None:
+        raise InputError(f"longctx option {key!r} is required")
+    if not isinstance(raw, list | tuple) or not all(isinstance(x, int) for x in raw):
+        raise InputError(f"longctx option {key!r} should be a list of integers")
+    return tuple(int(x) for x in raw)
+
+
+@register_loader("longctx")
+def load_longctx(path: Path, options: Options) -> list[Item]:
+    """Generated long-context items (``longctx.generate``). ``path`` is the folder of the
+    haystack sentences (``filler_en.txt``, ``filler_ko.txt``). Options: ``seed`` and
+    ``version`` (both required, so the suite file pins the items), ``lengths`` (tokens),
+    ``depths`` (fractions), ``families``, ``languages``, ``repeats``."""
+    if not path.is_dir():
+        raise InputError(f"{path}: the longctx loader needs the folder of haystack sentences")
+    for key in ("seed", "version"):
+        if not isinstance(options.get(key), int) or isinstance(options.get(key), bool):
+            raise InputError(f"longctx option {key!r} (an integer) is required in the suite file")
+    depths = options.get("depths", [0.0, 0.5, 1.0])
+    if not isinstance(depths, list | tuple) or not all(isinstance(d, int | float) for d in depths):
+        raise InputError("longctx option 'depths' should be a list of fractions")
+    config = longctx.HaystackConfig(
+        seed=int(options["seed"]),
+        version=int(options["version"]),
+        lengths=_int_list(options, "lengths"),
+        depths=tuple(float(d) for d in depths),
+        families=tuple(options.get("families", longctx.FAMILIES)),
+        languages=tuple(options.get("languages", longctx.LANGUAGES)),
+        repeats=int(options.get("repeats", 1)),
+    )
+    filler = {lang: longctx.read_filler(path, lang) for lang in config.languages}
+    counter = options.get(TOKEN_COUNTER_OPTION)
+    name = str(options.get(COUNTER_NAME_OPTION, "tokenizer")) if counter else "estimate"
+    return longctx.generate(config, filler, counter if callable(counter) else None, name)
+
+
+def _gsm8k_answer(raw: object, where: str) -> str:
+    text = str(raw).strip()
+    if "####" in text:
+        text = text.rsplit("####", 1)[1].strip()
+    text = text.replace(",", "")
+    if parse_number(text) is None:
+        raise InputError(f"{where}: answer {raw!r} does not end in a number")
+    return text
+
+
+@register_loader("gsm8k")
+def load_gsm8k(path: Path, options: Options) -> list[Item]:
+    """ko-GSM8K / GSM8K layout (JSONL or CSV): ``question``, ``answer`` (a number, or a worked
+    solution ending ``#### N``); kind ``numeric``. Option ``question_field``."""
+    qf = str(options.get("question_field", "question"))
+    items: list[Item] = []
+    for f in files_under(path, (".jsonl", ".csv")):
+        source = f.name if path.is_file() else f.relative_to(path).as_posix()
+        rows: Any = read_csv(f) if f.suffix.lower() == ".csv" else read_jsonl(f)
+        for n, (lineno, row) in enumerate(rows, start=1):
+            where = f"{f}:{lineno}"
+            question = str(field(row, qf, where, (str,)))
+            target = _gsm8k_answer(field(row, "answer", where, (str, int, float)), where)
+            rid = row.get("id")
+            items.append(
+                Item(
+                    id=f"{source}#{rid if rid not in (None, '') else n}",
+                    kind="numeric",
+                    prompt=question,
+                    target=target,
+                    metadata={"subject": str(row.get("subject") or "gsm8k"), "source": source},
+                )
+            )
+    return items
+
+
+def parse_list(raw: object, where: str, name: str) -> list[Any]:
+    """A list, or its JSON / Python-literal string form (published TSVs store lists so)."""
+    if isinstance(raw, list):
+        return raw
+    if isinstance(raw, str):
+        for parse in (json.loads, ast.literal_eval):
+            try:
+                value = parse(raw)
+            except (ValueError, SyntaxError):
+                continue
+            if isinstance(value, list | tuple):
+                return list(value)
+    raise InputError(f"{where}: field {name!r} should be a list or its string form")
+
+
+__all__ = ["answer_to_letter", "load_gsm8k", "load_longctx", "parse_list"]
