@@ -25,12 +25,11 @@ import json
 from pathlib import Path
 from typing import Any
 
-from sovereval.bench import longctx
+from sovereval.bench import ifeval, longctx
 from sovereval.bench.answers import parse_number
 from sovereval.bench.items import Item
 from sovereval.bench.loaders import (
     Options,
-    answer_to_letter,
     field,
     files_under,
     read_csv,
@@ -135,4 +134,42 @@ def parse_list(raw: object, where: str, name: str) -> list[Any]:
     raise InputError(f"{where}: field {name!r} should be a list or its string form")
 
 
-__all__ = ["answer_to_letter", "load_gsm8k", "load_longctx", "parse_list"]
+@register_loader("ifeval")
+def load_ifeval(path: Path, options: Options) -> list[Item]:
+    """IFEval's JSONL layout: ``key, prompt, instruction_id_list, kwargs``; kind
+    ``instruction``. Rows naming an instruction without a checker here are refused, or
+    dropped with option ``unsupported: skip`` (IFEval has 25 types; see ``ifeval.py``)."""
+    skip = options.get("unsupported", "error") == "skip"
+    items: list[Item] = []
+    for f in files_under(path, (".jsonl",)):
+        source = f.name if path.is_file() else f.relative_to(path).as_posix()
+        for lineno, row in read_jsonl(f):
+            where = f"{f}:{lineno}"
+            prompt = str(field(row, "prompt", where, (str,)))
+            ids = [str(x) for x in field(row, "instruction_id_list", where, (list,))]
+            kwargs = field(row, "kwargs", where, (list,))
+            if not all(isinstance(k, dict) or k is None for k in kwargs):
+                raise InputError(f"{where}: 'kwargs' should be a list of objects")
+            unknown = [i for i in ids if i not in ifeval.instruction_ids()]
+            if unknown:
+                if skip:
+                    continue
+                raise InputError(
+                    f"{where}: instructions {unknown} have no checker; "
+                    "set option unsupported: skip to leave such prompts out"
+                )
+            try:
+                target = ifeval.encode_instructions(ids, kwargs)
+            except InputError as exc:
+                raise InputError(f"{where}: {exc}") from None
+            key = row.get("key", lineno)
+            items.append(
+                Item(
+                    id=f"{source}#{key}",
+                    kind="instruction",
+                    prompt=prompt,
+                    target=target,
+                    metadata={"subject": "instruction_following", "source": source},
+                )
+            )
+    return items

@@ -2,6 +2,7 @@
 
 - ``longctx_match``: long-context exact match (``longctx.match``): 1 when every ref is in the
   answer and no distractor is; ``recall`` is RULER's ``string_match_all``.
+- ``ifeval``: verifiable instructions, strict and loose (``ifeval.py``).
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sovereval.bench import longctx
+from sovereval.bench import ifeval, longctx
 from sovereval.bench.items import Item
 from sovereval.bench.scorers import ItemScore, ModelOutput, register_scorer
 
@@ -20,3 +21,23 @@ def longctx_match(item: Item, output: ModelOutput, options: Mapping[str, Any]) -
     del options
     score, recall = longctx.match(item.target, output.text or "")
     return ItemScore(score, None, {"recall": recall})
+
+
+@register_scorer("ifeval", requires="generate")
+def ifeval_score(item: Item, output: ModelOutput, options: Mapping[str, Any]) -> ItemScore:
+    """Verifiable instructions (``ifeval.check``). The value is prompt-level *strict*
+    accuracy (IFEval's headline); metrics carry prompt-level loose and the instruction counts
+    (``inst_strict``/``inst_loose`` passed of ``n_instructions``) so that instruction-level
+    accuracy is a ratio of sums over a task, as IFEval reports it."""
+    del options
+    result = ifeval.check(ifeval.parse_instructions(item.target), output.text or "")
+    return ItemScore(
+        float(result.prompt_strict),
+        None,
+        {
+            "prompt_loose": float(result.prompt_loose),
+            "inst_strict": float(sum(result.strict)),
+            "inst_loose": float(sum(result.loose)),
+            "n_instructions": float(len(result.strict)),
+        },
+    )
