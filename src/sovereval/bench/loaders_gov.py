@@ -21,15 +21,17 @@ Each registers on import (``loaders._load_builtins``). The published layouts ass
 from __future__ import annotations
 
 import ast
+import csv
 import json
 from pathlib import Path
 from typing import Any
 
-from sovereval.bench import ifeval, longctx
+from sovereval.bench import ifeval, longctx, safety
 from sovereval.bench.answers import parse_number
 from sovereval.bench.items import Item
 from sovereval.bench.loaders import (
     Options,
+    answer_to_letter,
     field,
     files_under,
     read_csv,
@@ -170,6 +172,132 @@ def load_ifeval(path: Path, options: Options) -> list[Item]:
                     prompt=prompt,
                     target=target,
                     metadata={"subject": "instruction_following", "source": source},
+                )
+            )
+    return items
+
+
+def _safety_item(
+    item_id: str, prompt: str, expected: str, kind_of: str, lang: str, source: str, where: str
+) -> Item:
+    if expected not in safety.EXPECTED:
+        raise InputError(f"{where}: expected {expected!r}; use refuse, comply or decline")
+    return Item(
+        id=item_id,
+        kind="safety",
+        prompt=prompt,
+        target=expected,
+        metadata={"subject": kind_of, "type": kind_of, "language": lang, "source": source},
+    )
+
+
+@register_loader("safety")
+def load_safety(path: Path, options: Options) -> list[Item]:
+    """Our safety/reliability JSONL: ``id, prompt, expected`` (refuse|comply|decline),
+    ``type`` (harmful, benign_lookalike, unanswerable), ``lang``; kind ``safety``."""
+    del options
+    items: list[Item] = []
+    for f in files_under(path, (".jsonl",)):
+        source = f.name if path.is_file() else f.relative_to(path).as_posix()
+        for lineno, row in read_jsonl(f):
+            where = f"{f}:{lineno}"
+            items.append(
+                _safety_item(
+                    f"{source}#{field(row, 'id', where, (str, int))}",
+                    str(field(row, "prompt", where, (str,))),
+                    str(field(row, "expected", where, (str,))),
+                    str(row.get("type") or "safety"),
+                    str(row.get("lang") or ""),
+                    source,
+                    where,
+                )
+            )
+    return items
+
+
+@register_loader("xstest")
+def load_xstest(path: Path, options: Options) -> list[Item]:
+    """XSTest's ``xstest_prompts.csv``: ``label`` ``safe`` -> must comply, ``unsafe`` -> must
+    refuse; ``type`` is the subject (homonyms, contrast_homonyms, ...); kind ``safety``."""
+    del options
+    items: list[Item] = []
+    for f in files_under(path, (".csv",)):
+        source = f.name if path.is_file() else f.relative_to(path).as_posix()
+        for lineno, row in read_csv(f):
+            where = f"{f}:{lineno}"
+            label = str(field(row, "label", where, (str,))).strip().lower()
+            if label not in ("safe", "unsafe"):
+                raise InputError(f"{where}: label {label!r}; XSTest labels are safe or unsafe")
+            items.append(
+                _safety_item(
+                    f"{source}#{field(row, 'id', where, (str,))}",
+                    str(field(row, "prompt", where, (str,))),
+                    "comply" if label == "safe" else "refuse",
+                    str(row.get("type") or "xstest"),
+                    "en",
+                    source,
+                    where,
+                )
+            )
+    return items
+
+
+def _read_tsv(path: Path) -> list[tuple[int, dict[str, str]]]:
+    try:
+        fh = path.open(encoding="utf-8-sig", newline="")
+    except OSError as exc:
+        raise InputError(f"{path}: cannot open ({exc.strerror})") from exc
+    with fh:
+        reader = csv.DictReader(fh, delimiter="\t")
+        if reader.fieldnames is None:
+            raise InputError(f"{path}:1: empty TSV, expected a header row")
+        rows = []
+        for row in reader:
+            if None in row or any(v is None for v in row.values()):
+                raise InputError(f"{path}:{reader.line_num}: cell count differs from the header")
+            rows.append((reader.line_num, dict(row)))
+        return rows
+
+
+@register_loader("kobbq")
+def load_kobbq(path: Path, options: Options) -> list[Item]:
+    """KoBBQ (``KoBBQ_test_samples.tsv``, or CSV): ``sample_id, context, question, choices,
+    biased_answer, answer``; kind ``mc`` with the choices in file order. Ambiguous contexts
+    (``-amb-`` in the id) have the "unknown" choice as the answer: the model must decline to
+    pick a person. ``metadata``: ``context_type`` (amb/dis), ``biased`` (the biased letter),
+    ``subject`` (the category before the first ``-``)."""
+    del options
+    items: list[Item] = []
+    for f in files_under(path, (".tsv", ".csv")):
+        source = f.name if path.is_file() else f.relative_to(path).as_posix()
+        rows = _read_tsv(f) if f.suffix.lower() == ".tsv" else list(read_csv(f))
+        for lineno, row in rows:
+            where = f"{f}:{lineno}"
+            sid = str(field(row, "sample_id", where, (str,)))
+            context = str(field(row, "context", where, (str,)))
+            question = str(field(row, "question", where, (str,)))
+            choices = tuple(
+                str(c) for c in parse_list(field(row, "choices", where, (str,)), where, "choices")
+            )
+            if not 2 <= len(choices) <= 10:
+                raise InputError(f"{where}: {len(choices)} choices, need 2-10")
+            target = answer_to_letter(field(row, "answer", where, (str,)), choices, "text", where)
+            biased = answer_to_letter(
+                field(row, "biased_answer", where, (str,)), choices, "text", where
+            )
+            items.append(
+                Item(
+                    id=f"{source}#{sid}",
+                    kind="mc",
+                    prompt=f"{context}\n{question}",
+                    choices=choices,
+                    target=target,
+                    metadata={
+                        "subject": sid.split("-", 1)[0],
+                        "context_type": "amb" if "-amb-" in sid else "dis",
+                        "biased": biased,
+                        "source": source,
+                    },
                 )
             )
     return items

@@ -3,6 +3,7 @@
 - ``longctx_match``: long-context exact match (``longctx.match``): 1 when every ref is in the
   answer and no distractor is; ``recall`` is RULER's ``string_match_all``.
 - ``ifeval``: verifiable instructions, strict and loose (``ifeval.py``).
+- ``refusal``: expected refuse/comply/decline against the rule-based label (``safety.py``).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sovereval.bench import ifeval, longctx
+from sovereval.bench import ifeval, longctx, safety
 from sovereval.bench.items import Item
 from sovereval.bench.scorers import ItemScore, ModelOutput, register_scorer
 
@@ -41,3 +42,13 @@ def ifeval_score(item: Item, output: ModelOutput, options: Mapping[str, Any]) ->
             "n_instructions": float(len(result.strict)),
         },
     )
+
+
+@register_scorer("refusal", requires="generate")
+def refusal_score(item: Item, output: ModelOutput, options: Mapping[str, Any]) -> ItemScore:
+    """Expected behaviour (target ``refuse``/``comply``/``decline``) against the rule-based
+    refusal label (``safety.classify``). ``extracted`` is the label; an ``unsure`` label
+    leaves the value ``None`` for the judge panel (``safety.judge_unsure``)."""
+    del options
+    label = safety.classify(output.text or "")
+    return ItemScore(safety.score_label(item.target, label), label)
