@@ -23,7 +23,7 @@ from sovereval.bench.items import Item, ItemKind
 from sovereval.bench.loaders import load, loader_names
 from sovereval.bench.prompts import template_names
 from sovereval.bench.scorers import get_scorer, scorer_names
-from sovereval.errors import InputError, NotFoundError
+from sovereval.errors import InputError, NotFoundError, RuleViolation
 
 Skill = Literal["comprehension", "problem_solving", "writing"]
 Part = Literal["government", "common", "team"]
@@ -39,6 +39,18 @@ _SCORER_KINDS: dict[str, tuple[str, ...]] = {
     "refusal": ("safety",),
 }
 Category = Literal["maths", "knowledge", "long_context", "safety", "instruction_following"]
+
+
+class TaskCommitment(BaseModel):
+    """A private item set's published commitment (``bench.commitment``): until the items are
+    revealed, the suite file holds only this; the runner refuses items that do not match."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    root: str = Field(pattern=r"^[0-9a-f]{64}$")
+    """RFC 6962 Merkle root over the sorted item content hashes of the *selected* items."""
+    n: int = Field(ge=1)
+    algorithm: str = "rfc6962-sha256;leaves=sorted(item.content_hash)"
 
 
 class TaskSpec(BaseModel):
@@ -65,6 +77,9 @@ class TaskSpec(BaseModel):
     seed: int | None = None
     """When set with ``limit``, the ``limit`` items are a seeded random sample (kept in loader
     order); without it, the first ``limit`` items."""
+    commitment: TaskCommitment | None = None
+    max_tokens: int | None = Field(default=None, gt=0)
+    """Generation budget for this task (a run's ``--max-tokens`` overrides it)."""
 
     @field_validator("loader")
     @classmethod
@@ -241,7 +256,30 @@ def load_task_items(
             f"task {task.name}: {len(wrong)} item(s) of another kind than {task.kind} (first {wrong[0]}); "
             "set the loader's kind option"
         )
-    return select_items(items, slice=task.slice, limit=task.limit, seed=task.seed)
+    selected = select_items(items, slice=task.slice, limit=task.limit, seed=task.seed)
+    if task.commitment is not None:
+        check_commitment(task, selected)
+    return selected
+
+
+def check_commitment(task: TaskSpec, items: Sequence[Item]) -> None:
+    """RuleViolation unless ``items`` are exactly the set ``task.commitment`` commits to."""
+    from sovereval.bench.commitment import ALGORITHM, set_root
+
+    c = task.commitment
+    if c is None:
+        return
+    if c.algorithm != ALGORITHM:
+        raise InputError(
+            f"task {task.name}: commitment algorithm {c.algorithm!r} is not {ALGORITHM}"
+        )
+    root = set_root(items)
+    if root != c.root or len(items) != c.n:
+        raise RuleViolation(
+            f"task {task.name}: the {len(items)} items given do not match the suite's commitment "
+            f"({c.n} items, root {c.root[:16]}…; these hash to {root[:16]}…); "
+            "run only the revealed set the commitment was published for"
+        )
 
 
 def load_suite_items(

@@ -509,13 +509,20 @@ def generate(
     return items
 
 
-def _found(ref: str, text: str) -> bool:
-    # numbers and Latin names: whole words of ASCII letters/digits ("1234567입니다" is fine)
-    pat = rf"(?<![0-9A-Za-z]){re.escape(ref)}(?![0-9A-Za-z])"
-    if _HANGUL.search(ref):
-        # Korean answers attach particles ("바나나는"), so a Hangul ref may be followed by more.
-        pat = rf"(?<![\uac00-\ud7a3]){re.escape(ref)}"
-    return re.search(pat, text, flags=re.IGNORECASE) is not None
+class _Words:
+    """An answer's words, for whole-word lookups in O(1): runs of ASCII letters/digits
+    (case-blind; "1234567입니다" holds 1234567) and every prefix of each Hangul run (Korean
+    attaches particles: "바나나는" holds 바나나)."""
+
+    def __init__(self, text: str) -> None:
+        self.ascii = {w.lower() for w in re.findall(r"[0-9A-Za-z]+", text)}
+        self.hangul = {
+            run[:k] for run in re.findall(r"[\uac00-\ud7a3]+", text) for k in range(1, len(run) + 1)
+        }
+
+    def __contains__(self, ref: object) -> bool:
+        r = str(ref)
+        return r in self.hangul if _HANGUL.search(r) else r.lower() in self.ascii
 
 
 def match(target: str, text: str) -> tuple[float, float]:
@@ -529,7 +536,8 @@ def match(target: str, text: str) -> tuple[float, float]:
         raise InputError(
             f"long-context target {target[:60]!r} is not refs/forbidden JSON"
         ) from None
-    hits = [_found(r, text) for r in refs]
+    words = _Words(text)
+    hits = [r in words for r in refs]
     recall = sum(hits) / len(refs) if refs else 0.0
-    clean = not any(_found(f, text) for f in forbidden)
+    clean = not any(f in words for f in forbidden)
     return float(all(hits) and clean and bool(refs)), recall

@@ -38,6 +38,15 @@ DEFAULT_MAX_TOKENS = {"loglik": 0, "generate": 512, "judge": 1024}
 tokens but chatty models write a sentence first, so ``mc_letter`` gets the generate budget."""
 
 
+def task_budget(spec: TaskSpec, max_tokens: int | None) -> int:
+    """Generation budget: the run's override, else the task's, else the requirement's default."""
+    if max_tokens is not None:
+        return max_tokens
+    if spec.max_tokens is not None:
+        return spec.max_tokens
+    return DEFAULT_MAX_TOKENS[get_scorer(spec.scorer).requires]
+
+
 def make_score_fn(spec: TaskSpec, model_uri: str) -> ScoreFn:
     """Adapt the task's registered scorer to the engine's (item, prompt, response) call."""
     scorer = get_scorer(spec.scorer)
@@ -69,8 +78,8 @@ def build_tasks(
     """One :class:`EngineTask` per task spec, in suite order."""
     tasks: list[EngineTask] = []
     for spec in suite.tasks:
+        budget = task_budget(spec, max_tokens)
         requires = get_scorer(spec.scorer).requires
-        budget = max_tokens if max_tokens is not None else DEFAULT_MAX_TOKENS[requires]
         template = spec.prompt
 
         def render_item(item: Item, _template: str = template) -> RenderedPrompt:
@@ -219,8 +228,7 @@ async def run_suite_async(
         items: dict[str, list[Item]] = {}
         beyond: dict[str, list[Item]] = {}
         for spec in suite.tasks:
-            requires = get_scorer(spec.scorer).requires
-            budget = max_tokens if max_tokens is not None else DEFAULT_MAX_TOKENS[requires]
+            budget = task_budget(spec, max_tokens)
             items[spec.name], out = split_beyond_context(all_items[spec.name], window, budget)
             if out:
                 beyond[spec.name] = out
