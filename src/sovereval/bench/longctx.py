@@ -397,6 +397,10 @@ def _cwe_item(
     question = t.cwe_question.format(k=k)
     per_entry = count(f"{100}. {common[0]}") + 1
     slots = max(0, (length - count(t.cwe_intro) - count(question) - 8) // max(1, per_entry))
+    if slots < k * freq_common + 2 * freq_rare:
+        # a short list in an expensive tokenisation: fewer repeats of the common words, still
+        # at least two more than the rare ones (outputs of lists that fit are unchanged)
+        freq_common = max(freq_rare + 2, (slots - 2 * freq_rare) // k)
     n_rare = (slots - k * freq_common) // freq_rare
     if n_rare < 2:
         raise InputError(f"length {length} is too short for cwe ({slots} word slots)")
