@@ -144,3 +144,11 @@ def test_ifeval_published_layout() -> None:
     # With a capital on both lines, every non-empty variant has one: loose fails too.
     s = get_scorer("ifeval")(items[0], ModelOutput(text="The Harbour wakes.\nBoats go Out."))
     assert s.value == 0.0 and s.metrics["prompt_loose"] == 0.0
+
+
+def test_postscript_markers_as_ifeval_matches_them() -> None:
+    ps = _ins("detectable_content:postscript", postscript_marker="P.S.")
+    # IFEval's pattern p\.\s?s\. : "p. s." and "P.S." both count; "PS" does not
+    assert ifeval.check([ps], "안녕하세요.\np. s. 내일 봐요").strict == (True,)
+    assert ifeval.check([ps], "안녕하세요.\nP.S. 내일 봐요").strict == (True,)
+    assert ifeval.check([ps], "안녕하세요.\nPS 내일 봐요").strict == (False,)

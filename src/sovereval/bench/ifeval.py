@@ -71,6 +71,9 @@ def _number_characters(text: str, kw: Mapping[str, Any]) -> bool:
 
 @_register("length_constraints:number_sentences")
 def _number_sentences(text: str, kw: Mapping[str, Any]) -> bool:
+    """Sentences end at ``. ! ? 。`` or a line break. IFEval splits English sentences with
+    abbreviation rules; this simpler split also serves Korean, and can count an English
+    abbreviation ("Dr.") as a sentence end."""
     sentences = [s for s in re.split(r"(?<=[.!?。])\s+|\n+", text.strip()) if s.strip()]
     return _relation(kw, len(sentences), "num_sentences")
 
@@ -159,10 +162,14 @@ def _quotation(text: str, kw: Mapping[str, Any]) -> bool:
 
 @_register("detectable_content:postscript")
 def _postscript(text: str, kw: Mapping[str, Any]) -> bool:
+    """IFEval's patterns: ``P.S.`` and ``P.P.S`` allow a space after each dot."""
     marker = str(kw.get("postscript_marker", "P.S."))
-    pat = (
-        r"\s*p\.\s?p\.\s?s.*$" if marker == "P.P.S" else r"\s*" + re.escape(marker.lower()) + r".*$"
-    )
+    if marker == "P.P.S":
+        pat = r"\s*p\.\s?p\.\s?s.*$"
+    elif marker == "P.S.":
+        pat = r"\s*p\.\s?s\..*$"
+    else:
+        pat = r"\s*" + re.escape(marker.lower()) + r".*$"
     return re.search(pat, text.lower(), flags=re.MULTILINE) is not None
 
 
