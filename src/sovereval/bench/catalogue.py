@@ -10,7 +10,7 @@ the item kind, scorer, prompt template, the skill it measures, and an optional s
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from importlib import resources
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
@@ -23,7 +23,7 @@ from sovereval.bench.items import Item, ItemKind
 from sovereval.bench.loaders import load, loader_names
 from sovereval.bench.prompts import template_names
 from sovereval.bench.scorers import get_scorer, scorer_names
-from sovereval.errors import InputError, NotFoundError
+from sovereval.errors import InputError, NotFoundError, RuleViolation
 
 Skill = Literal["comprehension", "problem_solving", "writing"]
 Part = Literal["government", "common", "team"]
@@ -34,7 +34,23 @@ _SCORER_KINDS: dict[str, tuple[str, ...]] = {
     "numeric": ("numeric",),
     "exact_match": ("exact", "numeric"),
     "judge_rubric": ("writing",),
+    "longctx_match": ("exact",),
+    "ifeval": ("instruction",),
+    "refusal": ("safety",),
 }
+Category = Literal["maths", "knowledge", "long_context", "safety", "instruction_following"]
+
+
+class TaskCommitment(BaseModel):
+    """A private item set's published commitment (``bench.commitment``): until the items are
+    revealed, the suite file holds only this; the runner refuses items that do not match."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    root: str = Field(pattern=r"^[0-9a-f]{64}$")
+    """RFC 6962 Merkle root over the sorted item content hashes of the *selected* items."""
+    n: int = Field(ge=1)
+    algorithm: str = "rfc6962-sha256;leaves=sorted(item.content_hash)"
 
 
 class TaskSpec(BaseModel):
@@ -53,12 +69,17 @@ class TaskSpec(BaseModel):
     prompt: str
     """Name of a registered prompt template (``prompts.py``)."""
     skill: Skill
+    category: Category | None = None
+    """Which government category the task scores in (report groups tasks by it)."""
     limit: int | None = Field(default=None, gt=0)
     slice: str | None = Field(default=None, pattern=r"^\d*:\d*$")
     """``start:stop`` over the loader's order, applied before ``limit``."""
     seed: int | None = None
     """When set with ``limit``, the ``limit`` items are a seeded random sample (kept in loader
     order); without it, the first ``limit`` items."""
+    commitment: TaskCommitment | None = None
+    max_tokens: int | None = Field(default=None, gt=0)
+    """Generation budget for this task (a run's ``--max-tokens`` overrides it)."""
 
     @field_validator("loader")
     @classmethod
@@ -218,22 +239,54 @@ def select_items(
     return out
 
 
-def load_task_items(task: TaskSpec, root: Path) -> list[Item]:
-    """Load a task's items from ``root / task.path``, check their kind, apply the selection."""
+def load_task_items(
+    task: TaskSpec, root: Path, runtime: Mapping[str, Any] | None = None
+) -> list[Item]:
+    """Load a task's items from ``root / task.path``, check their kind, apply the selection.
+
+    ``runtime`` adds options that cannot live in a suite file (the model's token counter for
+    the long-context generator, under ``_token_counter``)."""
     # Generic loaders take their item kind from the ``kind`` option; default it to the task's.
-    items = load(task.loader, root / task.path, {"kind": task.kind} | task.options)
+    items = load(
+        task.loader, root / task.path, {"kind": task.kind} | task.options | dict(runtime or {})
+    )
     wrong = [it.id for it in items if it.kind != task.kind]
     if wrong:
         raise InputError(
             f"task {task.name}: {len(wrong)} item(s) of another kind than {task.kind} (first {wrong[0]}); "
             "set the loader's kind option"
         )
-    return select_items(items, slice=task.slice, limit=task.limit, seed=task.seed)
+    selected = select_items(items, slice=task.slice, limit=task.limit, seed=task.seed)
+    if task.commitment is not None:
+        check_commitment(task, selected)
+    return selected
+
+
+def check_commitment(task: TaskSpec, items: Sequence[Item]) -> None:
+    """RuleViolation unless ``items`` are exactly the set ``task.commitment`` commits to."""
+    from sovereval.bench.commitment import ALGORITHM, set_root
+
+    c = task.commitment
+    if c is None:
+        return
+    if c.algorithm != ALGORITHM:
+        raise InputError(
+            f"task {task.name}: commitment algorithm {c.algorithm!r} is not {ALGORITHM}"
+        )
+    root = set_root(items)
+    if root != c.root or len(items) != c.n:
+        raise RuleViolation(
+            f"task {task.name}: the {len(items)} items given do not match the suite's commitment "
+            f"({c.n} items, root {c.root[:16]}…; these hash to {root[:16]}…); "
+            "run only the revealed set the commitment was published for"
+        )
 
 
 def load_suite_items(
-    suite: SuiteSpec, data_root: str | Path | None = None
+    suite: SuiteSpec,
+    data_root: str | Path | None = None,
+    runtime: Mapping[str, Any] | None = None,
 ) -> dict[str, list[Item]]:
-    """Every task's selected items, by task name."""
+    """Every task's selected items, by task name (``runtime``: see ``load_task_items``)."""
     root = data_root_for(suite, data_root)
-    return {t.name: load_task_items(t, root) for t in suite.tasks}
+    return {t.name: load_task_items(t, root, runtime) for t in suite.tasks}

@@ -96,6 +96,11 @@ class Commitment(BaseModel):
     """Sorted by hash; present only when the organiser chose to publish them."""
 
 
+def set_root(items: Sequence[Item]) -> str:
+    """The Merkle root (hex) a commitment to ``items`` would publish."""
+    return merkle_root([bytes.fromhex(h) for h, _ in _sorted_leaves(items)]).hex()
+
+
 def commit(
     items: Sequence[Item], now: datetime, label: str = "", publish_leaves: bool = True
 ) -> Commitment:

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-ItemKind = Literal["mc", "exact", "numeric", "writing"]
+ItemKind = Literal["mc", "exact", "numeric", "writing", "instruction", "safety"]
 
 LETTERS = "ABCDEFGHIJ"
 
@@ -18,7 +18,10 @@ class Item:
     """One benchmark item.
 
     ``target`` depends on ``kind``: for ``mc`` the letter of the correct choice (``"A"``...),
-    for ``exact``/``numeric`` the answer string, for ``writing`` a reference answer or ``""``.
+    for ``exact``/``numeric`` the answer string, for ``writing`` a reference answer or ``""``,
+    for ``instruction`` the JSON list of verifiable instructions (``ifeval.py``), for
+    ``safety`` the expected behaviour ``refuse``, ``comply`` or ``decline`` (``safety.py``).
+    Long-context items are ``exact`` with a JSON refs/forbidden target (``longctx.py``).
     """
 
     id: str

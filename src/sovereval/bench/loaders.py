@@ -31,7 +31,7 @@ LoaderFn = Callable[[Path, Options], list[Item]]
 _LOADERS: dict[str, LoaderFn] = {}
 MAX_JSON_BYTES = 256 * 1024 * 1024
 """Whole-document JSON files above this size are refused (benchmark files are a few MB)."""
-_KINDS: tuple[ItemKind, ...] = ("mc", "exact", "numeric", "writing")
+_KINDS: tuple[ItemKind, ...] = ("mc", "exact", "numeric", "writing", "instruction", "safety")
 
 
 def register_loader(name: str) -> Callable[[LoaderFn], LoaderFn]:
@@ -48,7 +48,7 @@ def register_loader(name: str) -> Callable[[LoaderFn], LoaderFn]:
 
 def _load_builtins() -> None:
     # Imported here, not at module top, because those modules import this one.
-    from sovereval.bench import loaders_hub, loaders_public  # noqa: F401
+    from sovereval.bench import loaders_gov, loaders_hub, loaders_public  # noqa: F401
 
 
 def loader_names() -> list[str]:

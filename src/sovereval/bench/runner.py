@@ -38,6 +38,15 @@ DEFAULT_MAX_TOKENS = {"loglik": 0, "generate": 512, "judge": 1024}
 tokens but chatty models write a sentence first, so ``mc_letter`` gets the generate budget."""
 
 
+def task_budget(spec: TaskSpec, max_tokens: int | None) -> int:
+    """Generation budget: the run's override, else the task's, else the requirement's default."""
+    if max_tokens is not None:
+        return max_tokens
+    if spec.max_tokens is not None:
+        return spec.max_tokens
+    return DEFAULT_MAX_TOKENS[get_scorer(spec.scorer).requires]
+
+
 def make_score_fn(spec: TaskSpec, model_uri: str) -> ScoreFn:
     """Adapt the task's registered scorer to the engine's (item, prompt, response) call."""
     scorer = get_scorer(spec.scorer)
@@ -69,8 +78,8 @@ def build_tasks(
     """One :class:`EngineTask` per task spec, in suite order."""
     tasks: list[EngineTask] = []
     for spec in suite.tasks:
+        budget = task_budget(spec, max_tokens)
         requires = get_scorer(spec.scorer).requires
-        budget = max_tokens if max_tokens is not None else DEFAULT_MAX_TOKENS[requires]
         template = spec.prompt
 
         def render_item(item: Item, _template: str = template) -> RenderedPrompt:
@@ -109,6 +118,32 @@ class SuiteRun:
     journal: Path | None
     total_items: int
     summaries: list[TaskTotals] = field(default_factory=list)
+    items: dict[str, list[Item]] = field(default_factory=dict)
+    """Every selected item by task, including those beyond the context window (the report
+    reads their metadata: length, depth, family, expected behaviour)."""
+    beyond_context: dict[str, list[Item]] = field(default_factory=dict)
+    """Items not sent to the model because they are longer than its declared context window:
+    reported as "beyond declared context", never as failures."""
+    context_window: int | None = None
+
+
+def split_beyond_context(
+    items: Sequence[Item], context_window: int | None, answer_budget: int
+) -> tuple[list[Item], list[Item]]:
+    """``(within, beyond)``: an item with a measured ``tokens`` count (long-context items) is
+    beyond when ``tokens + answer_budget`` exceeds the declared window. Without a declared
+    window every item is within."""
+    if context_window is None:
+        return list(items), []
+    within: list[Item] = []
+    beyond: list[Item] = []
+    for it in items:
+        tokens = it.metadata.get("tokens")
+        if tokens is not None and int(tokens) + answer_budget > context_window:
+            beyond.append(it)
+        else:
+            within.append(it)
+    return within, beyond
 
 
 @dataclass(frozen=True)
@@ -163,6 +198,7 @@ async def run_suite_async(
     backend: Backend | None = None,
     backend_options: Mapping[str, object] | None = None,
     clock: Callable[[], datetime] = utc_now,
+    context_window: int | None = None,
 ) -> SuiteRun:
     """Run ``suite`` against ``model_uri``, resuming from its journal in ``journal_dir``.
 
@@ -170,13 +206,32 @@ async def run_suite_async(
     in ``sinks``; ``on_plan(total, already_done)`` once before the first model call. A
     :class:`BackendError` does not raise: it is returned in ``outcome.error`` with every
     finished item kept, so the caller can report it and the user can re-run to resume.
+
+    ``context_window`` (tokens) overrides the backend's declared window
+    (``backend.context_window``); long-context items beyond it are not run (see
+    :func:`split_beyond_context`). A backend with ``count_tokens`` sizes generated haystacks
+    with its own tokenizer.
     """
-    items = load_suite_items(suite, data_root)
     own_backend = backend is None
     model = (
         backend if backend is not None else open_backend(model_uri, **dict(backend_options or {}))
     )
     try:
+        runtime: dict[str, object] = {}
+        count_tokens = getattr(model, "count_tokens", None)
+        if callable(count_tokens):
+            runtime = {"_token_counter": count_tokens, "_counter_name": f"tokenizer:{model.uri}"}
+        all_items = load_suite_items(suite, data_root, runtime)
+        window = (
+            context_window if context_window is not None else getattr(model, "context_window", None)
+        )
+        items: dict[str, list[Item]] = {}
+        beyond: dict[str, list[Item]] = {}
+        for spec in suite.tasks:
+            budget = task_budget(spec, max_tokens)
+            items[spec.name], out = split_beyond_context(all_items[spec.name], window, budget)
+            if out:
+                beyond[spec.name] = out
         tasks = build_tasks(suite, items, model_uri=model.uri, max_tokens=max_tokens)
         all_sinks: list[ItemSink] = []
         journal: Path | None = None
@@ -210,6 +265,7 @@ async def run_suite_async(
             await model.aclose()
     run = SuiteRun(suite, model.uri, outcome, journal, total)
     run.summaries = summarise(suite, outcome.results)
+    run.items, run.beyond_context, run.context_window = all_items, beyond, window
     return run
 
 

@@ -200,3 +200,7 @@ def judge_rubric(item: Item, output: ModelOutput, options: Mapping[str, Any]) ->
     metrics = {f"judge:{k}": v for k, v in panel.per_judge.items()}
     metrics.update({f"turn:{t}": v for t, v in panel.per_turn.items()})
     return ItemScore(panel.mean, None, metrics)
+
+
+# The government set's scorers register themselves on import (they import this module).
+from sovereval.bench import scorers_gov  # noqa: E402, F401

@@ -98,6 +98,92 @@ def _print_table(title: str, rows: list[dict[str, Any]], console: Console) -> No
     console.print(table)
 
 
+def _judge_refusals(run: SuiteRun, judges: list[str], options: dict[str, object]) -> Any:
+    import asyncio
+
+    from sovereval.bench.backends import open_backend
+    from sovereval.bench.refusal_panel import BackendJudge, resolve_unsure
+
+    async def go() -> Any:
+        panel = [BackendJudge(open_backend(uri, **options)) for uri in judges]
+        try:
+            return await resolve_unsure(run, panel)
+        finally:
+            for j in panel:
+                await j.backend.aclose()
+
+    return asyncio.run(go())
+
+
+def _government_extras(run: SuiteRun, seed: int, panel: Any, report: Path | None) -> dict[str, Any]:
+    """Categories with intervals, beyond-context counts and the panel's agreement; writes the
+    HTML report when asked."""
+    import dataclasses
+
+    from sovereval.bench.breakdown import breakdown
+
+    b = breakdown(
+        run.suite,
+        run.model,
+        run.items,
+        run.outcome.results,
+        run.beyond_context,
+        np.random.default_rng(seed),
+        context_window=run.context_window,
+        panel=panel,
+    )
+    extra: dict[str, Any] = {
+        "categories": [dataclasses.asdict(c) for c in b.categories],
+        "context_window": run.context_window,
+        "beyond_context": {k: len(v) for k, v in run.beyond_context.items()},
+    }
+    if panel is not None:
+        extra["refusal_panel"] = {
+            "items": panel.n_items,
+            "judges": panel.n_judges,
+            "alpha_nominal": panel.alpha_nominal,
+            "pairwise_agreement": panel.pairwise_agreement,
+        }
+    if b.ifeval:
+        extra["ifeval"] = {k: dataclasses.asdict(v) for k, v in b.ifeval.items()}
+    if report is not None:
+        from sovereval.report.bench_report import write_bench_report
+
+        extra["report"] = str(write_bench_report(b, report))
+    return extra
+
+
+def _print_extras(extra: dict[str, Any], console: Console) -> None:
+    if (
+        any(c["category"] != c["tasks"][0] for c in extra["categories"])
+        or len(extra["categories"]) > 1
+    ):
+        table = Table(title="categories")
+        for col in ("category", "n", "scored", "mean", "95% CI", "beyond context"):
+            table.add_column(col)
+        for c in extra["categories"]:
+            table.add_row(
+                c["category"],
+                str(c["n"]),
+                str(c["n_scored"]),
+                "-" if c["mean"] is None else f"{c['mean']:.4f}",
+                "-" if c["low"] is None else f"[{c['low']:.3f}, {c['high']:.3f}]",
+                str(c["beyond_context"] or ""),
+            )
+        console.print(table)
+    if "refusal_panel" in extra:
+        p = extra["refusal_panel"]
+        alpha = "-" if p["alpha_nominal"] is None else f"{p['alpha_nominal']:.3f}"
+        agree = "-" if p["pairwise_agreement"] is None else f"{p['pairwise_agreement']:.3f}"
+        console.print(
+            f"refusal panel: {p['judges']} judges on {p['items']} unsure answers; "
+            f"alpha (nominal) {alpha}, pairwise agreement {agree}",
+            highlight=False,
+        )
+    if "report" in extra:
+        console.print(f"report: {extra['report']}", markup=False, highlight=False)
+
+
 @app.command("run")
 def run_cmd(
     ctx: typer.Context,
@@ -174,6 +260,31 @@ def run_cmd(
             help="With --submission: 'model' (the team's model) or 'target' (its declared target model).",
         ),
     ] = "model",
+    judge: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--judge",
+            envvar="SOVEREVAL_BENCH_JUDGE",
+            help="Judge model URI for refusal answers the rules leave unsure (repeat; at least 2).",
+        ),
+    ] = None,
+    report: Annotated[
+        Path | None,
+        typer.Option(
+            "--report",
+            envvar="SOVEREVAL_BENCH_REPORT",
+            help="Write an HTML report (categories, long-context heatmap, refusal table).",
+        ),
+    ] = None,
+    context_window: Annotated[
+        int | None,
+        typer.Option(
+            "--context-window",
+            envvar="SOVEREVAL_BENCH_CONTEXT_WINDOW",
+            min=1,
+            help="Declared context window in tokens (default: what the backend declares).",
+        ),
+    ] = None,
 ) -> None:
     """Run SUITE against MODEL; re-running the same command resumes an interrupted run. With
     --submission, every item is stored with the submission and, once the run is complete, the
@@ -236,7 +347,10 @@ def run_cmd(
                 on_item=on_item,
                 on_plan=on_plan,
                 backend_options=options,
+                context_window=context_window,
             )
+        panel = _judge_refusals(run, judge or [], options) if judge else None
+        extra = _government_extras(run, seed, panel, report)
     except SovereValError as exc:
         raise _fail(exc) from None
     rows = _summary_rows(run, seed)
@@ -256,6 +370,7 @@ def run_cmd(
             "elapsed_s": round(run.outcome.elapsed_s, 3),
             "error": str(run.outcome.error) if run.outcome.error else None,
             "tasks": rows,
+            **extra,
         }
         out.print_json(json.dumps(payload, ensure_ascii=False))
     else:
@@ -267,6 +382,7 @@ def run_cmd(
             markup=False,
             highlight=False,
         )
+        _print_extras(extra, out)
     if run.outcome.error is not None:
         raise _fail(run.outcome.error)
     if store_sink is not None and len(run.outcome.results) == run.total_items:

@@ -48,8 +48,11 @@ class MockBackend:
         latency_s: float = 0.0,
         fail_after: int | None = None,
         answer: str | None = None,
+        context_window: int | None = None,
     ) -> None:
         self._name = name or "mock"
+        self.context_window = context_window
+        """Declared context window in tokens (URI option ``context``); ``None``: unlimited."""
         self.latency_s = latency_s
         self.fail_after = fail_after
         self.answer = answer
@@ -128,4 +131,5 @@ def make_mock(uri: ModelURI, options: Mapping[str, object]) -> MockBackend:
         latency_s=_float(merged, "latency", 0.0),
         fail_after=int(str(fail_after)) if fail_after not in (None, "") else None,
         answer=str(answer) if answer is not None else None,
+        context_window=int(_float(merged, "context", 0)) or None,
     )

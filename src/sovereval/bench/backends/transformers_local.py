@@ -138,6 +138,16 @@ class TransformersBackend:
     def supports_loglik(self) -> bool:
         return True
 
+    @property
+    def context_window(self) -> int:
+        """The model's declared context window (``max_position_embeddings``)."""
+        return self.max_length
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens of ``text`` in this model's tokenizer (no special tokens): sizes the
+        long-context haystacks."""
+        return len(self.tokenizer.encode(text, add_special_tokens=False))
+
     # -- tokenisation (lm-eval's HFLM.tok_encode with default special-token handling) --
 
     def encode(self, text: str) -> list[int]:
