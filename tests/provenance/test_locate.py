@@ -122,7 +122,9 @@ def test_fixed_buffers_are_excluded_not_found() -> None:
     basis = np.vstack([w * np.cos(2 * np.pi * k * t / n), w * np.sin(2 * np.pi * k * t / n)])
     assert closed_form(basis.reshape(258, 1, 256).astype(np.float32)) is not None
     bufs = {"stft": basis.astype(np.float32), "ids": np.arange(512, dtype=np.float32)}
-    r = locate(DictSource({**A, **bufs}), DictSource({"x.stft": bufs["stft"], "x.ids": bufs["ids"]}))
+    r = locate(
+        DictSource({**A, **bufs}), DictSource({"x.stft": bufs["stft"], "x.ids": bufs["ids"]})
+    )
     assert r.found_b == {} and {n for n, _ in r.excluded_b} == {"x.stft", "x.ids"}
 
 
@@ -158,12 +160,16 @@ def test_a_copied_tower_is_traced_to_the_component_it_came_from() -> None:
     # B: its own decoder, plus A's decoder blocks renamed as a "vision" tower
     own = _model(7)
     tower = {
-        k.replace("model.layers.", "visual.blocks.").replace("model.embed_tokens", "visual.patch"): v
+        k.replace("model.layers.", "visual.blocks.").replace(
+            "model.embed_tokens", "visual.patch"
+        ): v
         for k, v in A.items()
     }
     out = compare(DictSource(A), DictSource({**own, **tower}), rng=np.random.default_rng(0))
     by = {c.name: c for c in out.components}
-    assert by["visual.blocks"].verdict == "identical" and by["visual.blocks"].source == "model.layers"
+    assert (
+        by["visual.blocks"].verdict == "identical" and by["visual.blocks"].source == "model.layers"
+    )
     assert by["visual.blocks"].found_fraction == 1.0
     assert by["model.layers"].verdict == "independent" and by["model.layers"].found_fraction == 0
     assert out.verdict == "derived"
@@ -175,7 +181,10 @@ def test_a_copied_tower_is_traced_to_the_component_it_came_from() -> None:
 
 def test_a_stack_of_vectors_alone_joins_the_matrices_of_the_same_blocks() -> None:
     # llama.cpp leaves Gemma's extra norms as blk.N.* beside model.layers.N.* matrices
-    names = [*(f"model.layers.{i}.mlp.w" for i in range(2)), *(f"blk.{i}.post_norm" for i in range(2))]
+    names = [
+        *(f"model.layers.{i}.mlp.w" for i in range(2)),
+        *(f"blk.{i}.post_norm" for i in range(2)),
+    ]
     ndim = {n: (2 if "mlp" in n else 1) for n in names}
     comps = group_components(names, dict.fromkeys(names, 10), ndim=ndim)
     assert [(c.name, len(c.tensors)) for c in comps] == [("model.layers", 4)]
