@@ -22,24 +22,6 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from inspect_ai import Task, eval_async
-from inspect_ai.dataset import Sample
-from inspect_ai.model import (
-    ChatMessage,
-    ChatMessageAssistant,
-    ChatMessageSystem,
-    ChatMessageUser,
-    GenerateConfig,
-    ModelAPI,
-    ModelOutput,
-    ModelUsage,
-    get_model,
-    modelapi,
-)
-from inspect_ai.scorer import Score, Scorer, Target, mean, scorer, stderr
-from inspect_ai.solver import Generate, Solver, TaskState, solver
-from inspect_ai.tool import ToolChoice, ToolInfo
-
 from sovereval.bench.backends.base import (
     Backend,
     GenerateParams,
@@ -51,7 +33,28 @@ from sovereval.bench.cache import request_key
 from sovereval.bench.engine import EngineTask, Request, Response, build_request, utc_now
 from sovereval.bench.items import LETTERS, Item
 from sovereval.bench.journal import ItemResult, result_key
-from sovereval.errors import BackendError, InputError
+from sovereval.errors import BackendError, InputError, missing_dependency
+
+try:  # the optional "inspect" extra; without it, one line saying what to install
+    from inspect_ai import Task, eval_async
+    from inspect_ai.dataset import Sample
+    from inspect_ai.model import (
+        ChatMessage,
+        ChatMessageAssistant,
+        ChatMessageSystem,
+        ChatMessageUser,
+        GenerateConfig,
+        ModelAPI,
+        ModelOutput,
+        ModelUsage,
+        get_model,
+        modelapi,
+    )
+    from inspect_ai.scorer import Score, Scorer, Target, mean, scorer, stderr
+    from inspect_ai.solver import Generate, Solver, TaskState, solver
+    from inspect_ai.tool import ToolChoice, ToolInfo
+except ImportError as exc:
+    raise missing_dependency("inspect_ai", "inspect") from exc
 
 PROVIDER = "sovereval"
 
