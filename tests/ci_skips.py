@@ -33,6 +33,10 @@ def _reason(longrepr: object) -> str:
     return text.removeprefix("Skipped: ").strip()
 
 
+def _short(text: str, limit: int = 110) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def _where(longrepr: object) -> str:
     if isinstance(longrepr, tuple) and len(longrepr) == 3:
         return f"{longrepr[0]}:{longrepr[1]}"
@@ -89,7 +93,7 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     skipped = [r for r in terminalreporter.stats.get("skipped", []) if not hasattr(r, "wasxfail")]
     if not skipped:
         return
-    reasons = Counter(_reason(r.longrepr)[:70] for r in skipped)
+    reasons = Counter(_short(_reason(r.longrepr)) for r in skipped)
     parts = "; ".join(f"{n}x {why}" for why, n in reasons.most_common())
     terminalreporter.write_line(
         f"{len(skipped)} skipped (CI=true makes these failures): {parts}", yellow=True
