@@ -12,6 +12,14 @@ import pytest
 
 from sovereval.store.db import Store, make_engine, upgrade
 
+# Under CI=true every skip fails with its reason; elsewhere skips are summarised in one line.
+from tests.ci_skips import (  # noqa: F401
+    pytest_configure,
+    pytest_make_collect_report,
+    pytest_runtest_makereport,
+    pytest_terminal_summary,
+)
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 PG_ADMIN = os.environ.get(

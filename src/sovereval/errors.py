@@ -79,13 +79,23 @@ class LedgerIntegrityError(SovereValError):
     http_status = 500
 
 
+def missing_dependency(module: str, extra: str) -> MissingDependencyError:
+    """The one-line error for an optional dependency that is not installed."""
+    return MissingDependencyError(
+        f"'{module}' is not installed; install it with: pip install 'sovereval[{extra}]'"
+    )
+
+
 def require(module: str, extra: str) -> object:
-    """Import an optional dependency lazily, or raise with an install hint."""
+    """Import an optional dependency lazily, or raise with an install hint naming the extra.
+
+    Every import of an optional stack (torch, transformers, onnx, ray, inspect_ai, datasets,
+    pyarrow, psutil...) goes through here or :func:`missing_dependency`, so the core install
+    never imports them and a missing one is one line, not a traceback.
+    """
     import importlib
 
     try:
         return importlib.import_module(module)
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise MissingDependencyError(
-            f"'{module}' is not installed; install it with: pip install 'sovereval[{extra}]'"
-        ) from exc
+    except ImportError as exc:
+        raise missing_dependency(module, extra) from exc

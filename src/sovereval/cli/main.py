@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 
 from sovereval.cli.common import Context, err_console, parse_time
 from sovereval.errors import SovereValError
@@ -30,9 +31,26 @@ app = typer.Typer(
 )
 
 
+def _version(value: bool) -> None:
+    if not value:
+        return
+    from sovereval import __version__
+    from sovereval.store.db import schema_head
+
+    typer.echo(f"sovereval {__version__} (database schema {schema_head()})")
+    raise typer.Exit()
+
+
 @app.callback()
 def root(
     ctx: typer.Context,
+    version: bool = typer.Option(
+        False,
+        "--version",
+        callback=_version,
+        is_eager=True,
+        help="Print the package version and the database schema head, then exit.",
+    ),
     db: str | None = typer.Option(
         None,
         "--db",
@@ -109,7 +127,10 @@ def main() -> None:
     try:
         app(standalone_mode=True)
     except SovereValError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        # escape: messages carry brackets (pip install 'sovereval[onnx]') that are not markup
+        err_console.print(
+            f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True
+        )
         sys.exit(2)
     except KeyboardInterrupt:
         err_console.print("interrupted; finished work is kept and the command can be resumed")

@@ -18,19 +18,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sovereval.errors import BackendError, InputError, MissingDependencyError
+from sovereval.errors import BackendError, InputError, require
 from sovereval.execution.base import Executor, Handle, Payload, WorkerLost
 from sovereval.execution.units import execute
 
 
 def _ray() -> Any:
-    try:
-        import ray
-    except ImportError as exc:
-        raise MissingDependencyError(
-            "the ray executor needs Ray; install it with: pip install 'sovereval[ray]'"
-        ) from exc
-    return ray
+    return require("ray", "ray")
 
 
 def _run_unit(payload: str) -> str:

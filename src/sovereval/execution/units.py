@@ -22,6 +22,7 @@ import hashlib
 import json
 import os
 import socket
+import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -310,10 +311,11 @@ def decode(payload: str) -> Any:
 
 def worker_name() -> str:
     node = ""
-    try:  # inside a Ray worker the node id names the machine better than the host name
-        import ray
-
-        if ray.is_initialized():
+    # Inside a Ray worker (ray already imported) the node id names the machine better than the
+    # host name; elsewhere ray is not imported just to find that out.
+    ray: Any = sys.modules.get("ray")
+    try:
+        if ray is not None and ray.is_initialized():
             node = ray.get_runtime_context().get_node_id()
     except Exception:
         node = ""

@@ -75,6 +75,16 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
         raise InputError(f"cannot open the database: {str(exc.orig).splitlines()[0]}") from exc
 
 
+def schema_head() -> str:
+    """The newest revision of the packaged migrations (what ``upgrade`` brings a database to)."""
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    return ScriptDirectory.from_config(cfg).get_current_head() or "none"
+
+
 class Store:
     """Owns the engine and hands out sessions; one per process."""
 

@@ -7,7 +7,7 @@ continuation is every token that starts at or after the end of the context — t
 context/continuation split lm-evaluation-harness's ``local-completions`` makes with
 token ids.
 
-Transport: aiohttp. httpx was measured first: its
+Transport: aiohttp (a core dependency). httpx was measured first: its
 connection pool scans every connection on each request, which capped the client at 110-330
 requests/s with 32 connections against a 50 ms server (ideal 640); aiohttp reached ~550.
 

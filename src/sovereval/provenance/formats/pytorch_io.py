@@ -65,7 +65,7 @@ def check_zip(path: Path) -> None:
 
 def flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
     """Nested dicts of tensors -> flat ``a.b.c`` names; a lone ``state_dict``/``model`` is unwrapped."""
-    import torch
+    torch: Any = require("torch", "hf")
 
     if isinstance(obj, Mapping) and not prefix:
         nested = [k for k in NESTED_KEYS if isinstance(obj.get(k), Mapping)]
