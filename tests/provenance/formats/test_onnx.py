@@ -72,3 +72,49 @@ def test_missing_external_file_is_an_input_error(tmp_path: Path) -> None:
     (tmp_path / "m.onnx").write_bytes(onnx_with_external("absent.bin"))
     with pytest.raises(InputError, match="missing"):
         open_source(tmp_path / "m.onnx")
+
+
+def _if_model(depth: int, tmp: Path) -> Path:
+    """A model whose only weights sit in nested ``If`` branches and a ``Constant`` node, as
+    exporters of multi-rate audio models write them."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    def graph(level: int) -> onnx.GraphProto:
+        w = numpy_helper.from_array(np.full((2, 3), float(level), np.float32), name="w")
+        out = helper.make_tensor_value_info(f"y{level}", TensorProto.FLOAT, None)
+        nodes = [helper.make_node("Identity", ["w"], [f"y{level}"])]
+        if level < depth:
+            sub = graph(level + 1)
+            nodes.append(
+                helper.make_node(
+                    "If", ["c"], [f"z{level}"], name=f"if{level}", then_branch=sub, else_branch=sub
+                )
+            )
+        return helper.make_graph(nodes, f"g{level}", [], [out], initializer=[w])
+
+    g = graph(0)
+    const = numpy_helper.from_array(np.arange(6, dtype=np.float32).reshape(2, 3) * 0.5, name="")
+    g.node.append(helper.make_node("Constant", [], ["k"], value=const))
+    path = tmp / "if.onnx"
+    onnx.save(helper.make_model(g), str(path))
+    return path
+
+
+def test_weights_in_subgraphs_and_constant_nodes_are_read(tmp_path: Path) -> None:
+    src = open_source(_if_model(2, tmp_path))
+    names = set(src.infos())
+    # top level, both branches of if0, and both branches of the if1 inside each of them
+    assert names == {
+        "w", "k",
+        "if0/then_branch/w", "if0/else_branch/w",
+        "if0/then_branch/if1/then_branch/w", "if0/then_branch/if1/else_branch/w",
+        "if0/else_branch/if1/then_branch/w", "if0/else_branch/if1/else_branch/w",
+    }  # fmt: skip
+    assert src.read("if0/then_branch/if1/else_branch/w").tolist() == [[2.0] * 3] * 2
+    assert src.read("k").tolist() == [[0.0, 0.5, 1.0], [1.5, 2.0, 2.5]]
+
+
+def test_subgraphs_nested_too_deep_are_hostile(tmp_path: Path) -> None:
+    with pytest.raises(HostileInputError, match="nested deeper"):
+        open_source(_if_model(10, tmp_path))
