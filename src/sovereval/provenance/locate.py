@@ -55,6 +55,8 @@ class LocateOptions:
     sig_dim: int = 32
     near: float = 0.9
     """Row correlation at which a row counts as located in tier 3."""
+    set_candidates: int = 4
+    """Same-shape tensors of A (closest in sorted row norms) given the reordered-rows check."""
     set_rows: int = 16
     """Sampled rows whose best correlation with any row of a candidate is estimated (the
     reordered-rows check costs ``set_rows x rows x sig_dim`` per candidate)."""
@@ -113,6 +115,9 @@ class _Orient:
     """Centred unit rows at ``sample_idx``."""
     sig: F32 | None = None
     """Unit projections of every centred row (A side) or of the sampled rows (B side)."""
+    profile: F32 | None = None
+    """Sorted row norms over their mean: unchanged by a permutation of the rows, nearly
+    unchanged by a fine-tune; picks the few candidates worth the reordered-rows check."""
 
 
 @dataclass
@@ -247,6 +252,8 @@ class _Side:
                     o.sample = _unit_rows(np.ascontiguousarray(xo[o.sample_idx]))
                     rows = xo if full_sig else xo[o.sample_idx]
                     o.sig = _unit(np.asarray(rows @ _proj(o.length, opt.sig_dim), dtype=np.float32))
+                    nrm = np.sort(np.linalg.norm(xo, axis=1)).astype(np.float32)
+                    o.profile = nrm / max(float(nrm.mean()), 1e-30)
             self.sketches[name] = sk
 
 
@@ -448,40 +455,65 @@ def _near_tier(
     tiers: dict[str, int],
     opt: LocateOptions,
 ) -> None:
-    """Correlation of aligned rows, then best-row correlation for reordered rows."""
-    by_len: dict[int, list[tuple[str, str, _Orient]]] = defaultdict(list)
+    """Correlation of aligned rows, then best-row correlation for reordered rows, against all
+    of A's orientations of the same shape at once (one product per B tensor orientation)."""
+    groups: dict[tuple[int, int], list[tuple[str, _Orient]]] = defaultdict(list)
     for n, s in sa.sketches.items():
-        for label, o in s.orients.items():
-            by_len[o.length].append((n, label, o))
+        for o in s.orients.values():
+            if o.sample is not None and o.sig is not None:
+                groups[(o.length, o.n)].append((n, o))
+    stacked: dict[tuple[int, int], tuple[list[str], F32, F32, F32]] = {}
     for n in open_b:
         sk = sb.sketches[n]
         best: tuple[float, float, str, str] | None = None  # (located, rho, a, how)
-        for _label, o in sk.orients.items():
+        for o in sk.orients.values():
             if o.sample is None or o.sig is None:
                 continue
-            for an, _alabel, oa in by_len.get(o.length, []):
-                if oa.n != o.n or oa.sample is None or oa.sig is None:
-                    continue  # near matches are sought among tensors of the same shape
-                if (
-                    oa.sample_idx is not None
-                    and o.sample_idx is not None
-                    and np.array_equal(oa.sample_idx, o.sample_idx)
-                ):
-                    r = np.einsum("ij,ij->i", o.sample, oa.sample)
-                    share = float(np.mean(r >= opt.near))
-                    if share >= 0.5:
-                        loc = share * o.n * o.length
-                        rho = float(np.mean(r[r >= opt.near]))
-                        if best is None or loc > best[0]:
-                            best = (loc, rho, an, "near")
-                        continue
-                est = o.sig[:: max(1, o.sig.shape[0] // opt.set_rows)] @ oa.sig.T
-                top = est.max(axis=1)
-                hit = top >= opt.near
-                if hit.mean() >= 0.5:
-                    loc = float(hit.mean()) * o.n * o.length
-                    if best is None or loc > best[0]:
-                        best = (loc, float(np.mean(top[hit])), an, "near-rows")
+            key = (o.length, o.n)
+            if key not in groups:
+                continue
+            if key not in stacked:
+                members = groups[key]
+                stacked[key] = (
+                    [m for m, _ in members],
+                    # (sampled row, candidate, length): one batched gemv per B orientation
+                    np.ascontiguousarray(
+                        np.stack([x.sample for _, x in members if x.sample is not None]).transpose(
+                            1, 0, 2
+                        )
+                    ),
+                    np.stack([x.sig for _, x in members if x.sig is not None]),
+                    np.stack([x.profile for _, x in members if x.profile is not None]),
+                )
+            names, samples, sigs, profiles = stacked[key]
+            # aligned rows: (candidates, sampled rows) correlations
+            r = (samples @ o.sample[:, :, None])[:, :, 0].T
+            hit = r >= opt.near
+            share = hit.mean(axis=1)
+            c = int(np.argmax(share))
+            if share[c] >= 0.5:
+                loc = float(share[c]) * o.n * o.length
+                rho = float(r[c][hit[c]].mean())
+                if best is None or loc > best[0]:
+                    best = (loc, rho, names[c], "near")
+                continue
+            # reordered rows: best correlation of a few sampled rows with any row
+            few = o.sig[:: max(1, o.sig.shape[0] // opt.set_rows)]
+            pick = np.arange(len(names))
+            if o.profile is not None and len(names) > opt.set_candidates:
+                gap = np.abs(profiles - o.profile[None]).mean(axis=1)
+                pick = np.argsort(gap)[: opt.set_candidates]
+            sub = sigs[pick]
+            top = (sub.reshape(-1, sub.shape[2]) @ few.T).reshape(len(pick), -1, few.shape[0])
+            top = top.max(axis=1)
+            hit2 = top >= opt.near
+            share2 = hit2.mean(axis=1)
+            c = int(np.argmax(share2))
+            if share2[c] >= 0.5:
+                loc = float(share2[c]) * o.n * o.length
+                rho = float(top[c][hit2[c]].mean())
+                if best is None or loc > best[0]:
+                    best = (loc, rho, names[int(pick[c])], "near-rows")
         if best is None:
             continue
         loc, rho, an, how = best
