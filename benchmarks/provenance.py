@@ -420,7 +420,16 @@ def main() -> None:
     t_raw, nbytes = raw_read([a, b])
     rows: list[tuple[str, dict[str, Any]]] = []
     rows.append(("compare A vs B (derived)", run_child("compare", str(a), str(b))))
-    rows.append(("exact stage, A vs A (identical files)", run_child("locate", str(a), str(a))))
+    a_copy = a.with_name("a_copy.safetensors")
+    if not a_copy.exists() or a_copy.stat().st_size != a.stat().st_size:
+        shutil.copyfile(a, a_copy)
+    raw_read([a, a_copy])  # warm the copy too
+    rows.append(
+        (
+            "exact stage, A vs a copy of A (identical files)",
+            run_child("locate", str(a), str(a_copy)),
+        )
+    )
     rows.append(("exact stage, A vs B (all tiers)", run_child("locate", str(a), str(b))))
     if "c_independent" in paths:
         rows.append(
@@ -497,7 +506,7 @@ def main() -> None:
         goals.add_column(col)
     ratio = ab["seconds"] / t_raw
     goals.add_row("compare <= 3x raw read", f"{ratio:.2f}x", "yes" if ratio <= 3 else "NO")
-    ident = next(r for lbl, r in rows if lbl.startswith("exact stage, A vs A"))
+    ident = next(r for lbl, r in rows if lbl.startswith("exact stage, A vs a copy"))
     speed = t_raw / ident["seconds"]
     goals.add_row(
         "exact stage on identical files >= 50% of raw read speed",

@@ -4,6 +4,8 @@ found between independent tensors. Real-model cases are in test_corpus.py."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -188,3 +190,24 @@ def test_a_stack_of_vectors_alone_joins_the_matrices_of_the_same_blocks() -> Non
     ndim = {n: (2 if "mlp" in n else 1) for n in names}
     comps = group_components(names, dict.fromkeys(names, 10), ndim=ndim)
     assert [(c.name, len(c.tensors)) for c in comps] == [("model.layers", 4)]
+
+
+def test_byte_identical_files_are_settled_by_their_bytes(tmp_path: Path) -> None:
+    from safetensors.numpy import save_file
+
+    from sovereval.provenance.formats import open_source
+
+    save_file(A, str(tmp_path / "a.safetensors"))
+    (tmp_path / "b.safetensors").write_bytes((tmp_path / "a.safetensors").read_bytes())
+    a, b = open_source(tmp_path / "a.safetensors"), open_source(tmp_path / "b.safetensors")
+    r = locate(a, b)
+    assert r.tiers["identical_files"] == 1
+    assert sum(r.found_b.values()) == sum(r.numel_b.values()) == sum(v.size for v in A.values())
+    out = compare(a, b, rng=np.random.default_rng(0))
+    assert (out.verdict, out.derivation) == ("identical", "copy")
+    # one value changed: no longer identical files, still found tensor by tensor
+    changed = dict(A)
+    changed["model.layers.0.mlp.up_proj.weight"] = A["model.layers.0.mlp.up_proj.weight"] + 1
+    save_file(changed, str(tmp_path / "c.safetensors"))
+    r2 = locate(a, open_source(tmp_path / "c.safetensors"))
+    assert "identical_files" not in r2.tiers and r2.tiers["digest"] == len(A) - 1
