@@ -3,7 +3,7 @@
 For every tensor of B this finds where its values occur in A, whatever either side calls
 them, in three tiers, cheapest first. Each tier runs only on what the previous ones left.
 
-1. **Tensor digests.** BLAKE2b of the stored bytes, and of the bf16 bit patterns (round to
+1. **Tensor digests.** CRC-32 of the stored bytes (confirmed byte for byte), and BLAKE2b of the bf16 bit patterns (round to
    nearest even, the cast every framework uses) in stored and transposed orientation. Equal
    digests settle a tensor: ``copy`` (same bytes), ``cast`` (same values at bf16, e.g. an
    fp32 -> bf16 re-save) or ``transposed``. Identical files are settled here at hashing speed.
@@ -32,8 +32,10 @@ excluded before any tier and listed with the reason, so they never count as foun
 from __future__ import annotations
 
 import hashlib
+import zlib
 from collections import defaultdict
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -138,12 +140,14 @@ _KEY_SEED = 0x5EED_0F_0A11
 _MAX_COEF = 1 << 20
 
 
+@lru_cache(maxsize=64)
 def _coefs(length: int) -> npt.NDArray[np.float64]:
     """Two fixed vectors of random integers for rows of ``length`` (same on both sides)."""
     g = np.random.default_rng([_KEY_SEED, length])
     return g.integers(1, _MAX_COEF, size=(length, 2)).astype(np.float64)
 
 
+@lru_cache(maxsize=64)
 def _proj(length: int, k: int) -> F32:
     """Fixed Gaussian projection with zero-sum columns (so it ignores a row's mean)."""
     g = np.random.default_rng([_KEY_SEED + 1, length, k])
@@ -203,9 +207,10 @@ class _Side:
             if info.numel < self.opt.min_numel:
                 self.excluded.append((name, f"too small ({info.numel} values)"))
                 continue
-            h = hashlib.sha256(f"{info.dtype}{info.shape}".encode())
-            h.update(self.src.read_raw(name))
-            self.raw[name] = h.hexdigest()
+            # CRC-32 keys the join (with dtype, shape and size); a match is confirmed byte
+            # for byte before it counts, so a collision can never make a false copy
+            raw = self.src.read_raw(name)
+            self.raw[name] = f"{info.dtype}{info.shape}{len(raw)}:{zlib.crc32(raw):08x}"
 
     def exclusion(self, name: str, x: F32 | None = None) -> str | None:
         info = self.src.infos()[name]
@@ -294,8 +299,11 @@ def locate(a: TensorSource, b: TensorSource, options: LocateOptions | None = Non
         if d not in by_raw:
             rest.append(n)
             continue
-        why = sb.exclusion(n)
         an = by_raw[d]
+        if a.read_raw(an) != b.read_raw(n):
+            rest.append(n)  # same CRC, other bytes
+            continue
+        why = sb.exclusion(n)
         if why is not None:
             sb.excluded.append((n, why))
             sa.excluded.append((an, why))
