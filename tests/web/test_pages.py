@@ -234,8 +234,13 @@ def test_admin_issues_an_api_token_shown_once(web: WebEnv) -> None:
         data={"name": "ci", "csrf_token": web.form_token(session)},
         headers=web.cookie(session),
     )
-    token = re.search(r'id="new-token">(sov_[^<]+)<', r.text)
+    # post/redirect/get: the token is shown by the GET the redirect leads to, once
+    assert r.status_code == 303 and r.headers["location"].startswith("/admin/users?shown=")
+    shown = web.client.get(r.headers["location"], headers=web.cookie(session))
+    token = re.search(r'id="new-token">(sov_[^<]+)<', shown.text)
     assert token is not None
+    reload = web.client.get(r.headers["location"], headers=web.cookie(session)).text
+    assert token.group(1) not in reload
     me = web.client.get("/api/v1/me", headers={"authorization": f"Bearer {token.group(1)}"}).json()
     assert me["username"] == "gyeol" and me["role"] == "team"
     again = web.client.get("/admin/users", headers=web.cookie(session)).text

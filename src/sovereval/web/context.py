@@ -55,6 +55,12 @@ class LruCache:
             self._data.clear()
 
 
+def _when(t: Any) -> str:
+    from sovereval.web.views import when
+
+    return when(t)
+
+
 def _env() -> Environment:
     env = Environment(
         loader=PackageLoader("sovereval.web", "templates"),
@@ -63,6 +69,7 @@ def _env() -> Environment:
         lstrip_blocks=True,
     )
     env.filters["num"] = lambda x, d=2: f"{float(x):.{int(d)}f}"
+    env.filters["when"] = _when
     env.filters["attrjson"] = lambda obj: json.dumps(obj, separators=(",", ":"))
     return env
 

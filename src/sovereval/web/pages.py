@@ -49,6 +49,10 @@ FLASH = {
     "wildcard": "Wild-card call opened.",
     "wildcard_decided": "Wild-card call decided.",
     "user": "User created.",
+    "token_revoked": "API token revoked; it no longer works.",
+    "activated": "User activated.",
+    "deactivated": "User deactivated; their sessions ended and their API tokens stopped working.",
+    "password_reset": "Password reset; the user's open sessions ended.",
 }
 """Fixed confirmation messages, selected by code, so a crafted link cannot put words on a page."""
 

@@ -76,7 +76,8 @@ POLICY: Mapping[str, Rule] = {
     "round_results": _r(EVERYONE, why="published scorecard only"),
     "round_rules": _r(EVERYONE, why="published, frozen and superseded versions; never drafts"),
     "report": _r(EVERYONE, why="transparency report of published results"),
-    "ledger": _r(EVERYONE, why="head hash, kinds and hashes; no payloads"),
+    "ledger": _r(EVERYONE, why="head hash, kinds and hashes; no payloads; no account events"),
+    "ledger_export": _r(STAFF, why="full JSONL export with payloads; organisers publish it"),
     "login_form": _r(EVERYONE),
     "login": _r(EVERYONE, limit="login"),
     "logout": _r(SIGNED_IN),
@@ -119,6 +120,9 @@ POLICY: Mapping[str, Rule] = {
     "admin_users": _r(ADMIN),
     "admin_user_create": _r(ADMIN, limit="write"),
     "admin_token_issue": _r(ADMIN, limit="write"),
+    "admin_token_revoke": _r(ADMIN, limit="write"),
+    "admin_user_active": _r(ADMIN, limit="write"),
+    "admin_user_password": _r(ADMIN, limit="write"),
     # -- JSON API ------------------------------------------------------------------------------
     "api_programmes": _r(EVERYONE),
     "api_leaderboard": _r(EVERYONE, why="latest published scorecard only"),
@@ -211,6 +215,15 @@ PUBLIC_RULE_STATUSES = ("published", "frozen", "superseded")
 def public_rule_status(status: str) -> bool:
     """Rule versions the public may read: everything except drafts."""
     return status in PUBLIC_RULE_STATUSES
+
+
+ACCOUNT_EVENT_PREFIXES = ("user.", "token.")
+"""Ledger kinds about accounts (sign-ins, users, tokens). They stay in the chain (every hash
+covers them) and in the organisers' view, but public pages list competition events only."""
+
+
+def public_event_kind(kind: str) -> bool:
+    return not kind.startswith(ACCOUNT_EVENT_PREFIXES)
 
 
 def owns_consortium(user: User | None, consortium_id: int) -> bool:

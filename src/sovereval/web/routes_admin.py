@@ -6,11 +6,13 @@ its rows and its ledger event in one transaction, then redirects to the page sho
 from __future__ import annotations
 
 import json
+import secrets
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
-from fastapi import APIRouter, Form, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy.orm import Session
 
 from sovereval.competition import results_service as rs
 from sovereval.competition import service as svc
@@ -333,10 +335,21 @@ def admin_wildcard_decide(request: Request, call_id: Id) -> Response:
 
 
 @router.get("/admin/users", name="admin_users", response_class=HTMLResponse)
-def admin_users(request: Request) -> Response:
-    with ctx_of(request).store.session() as s:
-        data = views_admin.users_admin(s)
-    return page(request, "admin_users.html", **data, new_token=None)
+def admin_users(request: Request, shown: str = Query("", max_length=64)) -> Response:
+    """Users and their tokens. ``shown`` names a token issued a moment ago: it is shown once,
+    to the administrator who issued it, then forgotten (post/redirect/get: a reload shows
+    nothing new and resubmits nothing)."""
+    ctx = ctx_of(request)
+    new_token = None
+    if shown:
+        key = ("new-token", who(request).actor, shown)
+        new_token = ctx.cache.get(key)
+        ctx.cache.put(key, None)
+    with ctx.store.session() as s:
+        data = views_admin.users_admin(s, now=ctx.now())
+    resp = page(request, "admin_users.html", **data, new_token=new_token)
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
 
 
 @router.post("/admin/users", name="admin_user_create")
@@ -366,16 +379,63 @@ def admin_user_create(
     return back("/admin/users", "user")
 
 
-@router.post("/admin/users/{user_id}/tokens", name="admin_token_issue", response_class=HTMLResponse)
+def _user(s: Session, user_id: int) -> User:
+    u = s.get(User, user_id)
+    if u is None:
+        raise NotFoundError(f"no user with id {user_id}")
+    return u
+
+
+@router.post("/admin/users/{user_id}/tokens", name="admin_token_issue")
 def admin_token_issue(
-    request: Request, user_id: Id, name: str = Form(min_length=1, max_length=100)
+    request: Request,
+    user_id: Id,
+    name: str = Form(min_length=1, max_length=100),
+    days: int = Form(90, ge=1, le=366),
 ) -> Response:
-    """Issue an API token and show it once (the page is not cached)."""
+    """Issue an API token, then redirect to the users page, which shows it once."""
+    ctx = ctx_of(request)
+    now = ctx.now()
+    with ctx.write_session() as s:
+        u = _user(s, user_id)
+        _row, plain = users.issue_token(
+            s, u, name, ttl=timedelta(days=days), actor=who(request).actor, now=now
+        )
+        shown = {"user": u.username, "token": plain, "expires_at": now + timedelta(days=days)}
+    nonce = secrets.token_urlsafe(16)
+    ctx.cache.put(("new-token", who(request).actor, nonce), shown)
+    return RedirectResponse(f"/admin/users?shown={nonce}", status_code=303)
+
+
+@router.post("/admin/tokens/{token_id}/revoke", name="admin_token_revoke")
+def admin_token_revoke(request: Request, token_id: Id) -> Response:
     ctx = ctx_of(request)
     with ctx.write_session() as s:
-        u = s.get(User, user_id)
-        if u is None:
-            raise NotFoundError(f"no user with id {user_id}")
-        _row, plain = users.issue_token(s, u, name, actor=who(request).actor, now=ctx.now())
-        data = views_admin.users_admin(s)
-    return page(request, "admin_users.html", **data, new_token={"user": u.username, "token": plain})
+        users.revoke_token(s, token_id, actor=who(request).actor, now=ctx.now())
+    return back("/admin/users", "token_revoked")
+
+
+@router.post("/admin/users/{user_id}/active", name="admin_user_active")
+def admin_user_active(
+    request: Request, user_id: Id, active: str = Form(pattern="^(yes|no)$")
+) -> Response:
+    """Deactivate (sessions end at once, tokens stop working) or reactivate a user."""
+    ctx = ctx_of(request)
+    p = who(request)
+    with ctx.write_session() as s:
+        u = _user(s, user_id)
+        if p.user is not None and u.id == p.user.id and active == "no":
+            raise InputError("you cannot deactivate your own account; ask another administrator")
+        users.set_active(s, u, active == "yes", actor=p.actor, now=ctx.now())
+    return back("/admin/users", "activated" if active == "yes" else "deactivated")
+
+
+@router.post("/admin/users/{user_id}/password", name="admin_user_password")
+def admin_user_password(
+    request: Request, user_id: Id, password: str = Form(min_length=1, max_length=1024)
+) -> Response:
+    """Reset a user's password; their open sessions end."""
+    ctx = ctx_of(request)
+    with ctx.write_session() as s:
+        users.set_password(s, _user(s, user_id), password, actor=who(request).actor, now=ctx.now())
+    return back("/admin/users", "password_reset")

@@ -8,6 +8,7 @@ return drafts. Charts are described as Plotly figure specs (data + layout) that 
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -20,6 +21,23 @@ from sovereval.competition.rules import RuleSet
 from sovereval.errors import NotFoundError
 from sovereval.store import models as m
 from sovereval.web.policy import public_rule_status
+
+
+def when(t: datetime | str | None) -> str:
+    """A time as people read it on a page: ``2026-01-16 09:00 UTC`` (minutes, no microseconds).
+
+    Naive times are the store's UTC (SQLite drops the zone); ISO strings are parsed first.
+    """
+    if t is None or t == "":
+        return ""
+    if isinstance(t, str):
+        try:
+            t = datetime.fromisoformat(t)
+        except ValueError:
+            return str(t)
+    t = t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
+    return t.strftime("%Y-%m-%d %H:%M UTC")
+
 
 CATEGORY_COLOURS = {"benchmark": "#2b6cb0", "expert": "#2f855a", "user": "#b7791f"}
 

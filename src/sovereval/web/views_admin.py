@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -14,8 +15,8 @@ from sovereval.competition import support_service as sup
 from sovereval.competition.rules import RuleSet, default_ruleset
 from sovereval.errors import InputError, NotFoundError, SovereValError
 from sovereval.store import models as m
-from sovereval.store.web_models import ApiToken, User
-from sovereval.web import views
+from sovereval.store.web_models import User
+from sovereval.web import users_service, views
 
 
 def get_round(s: Session, round_id: int) -> m.Round:
@@ -171,13 +172,31 @@ def round_admin(s: Session, rnd: m.Round) -> dict[str, Any]:
     }
 
 
-def users_admin(s: Session) -> dict[str, Any]:
+def users_admin(s: Session, *, now: datetime) -> dict[str, Any]:
     rows = []
     for u in s.execute(select(User).order_by(User.id)).scalars():
         c = s.get(m.Consortium, u.consortium_id) if u.consortium_id else None
-        tokens = s.execute(
-            select(ApiToken).where(ApiToken.user_id == u.id, ApiToken.revoked_at.is_(None))
-        ).scalars()
+        tokens = []
+        for t in users_service.tokens_of(s, u):
+            exp = t.expires_at
+            if exp is not None and exp.tzinfo is None:
+                exp = exp.replace(tzinfo=UTC)
+            state = (
+                "revoked"
+                if t.revoked_at is not None
+                else "expired"
+                if exp is not None and exp <= now
+                else "active"
+            )
+            tokens.append(
+                {
+                    "id": t.id,
+                    "name": t.name,
+                    "prefix": t.prefix,
+                    "expires_at": exp,
+                    "state": state,
+                }
+            )
         rows.append(
             {
                 "id": u.id,
@@ -186,7 +205,7 @@ def users_admin(s: Session) -> dict[str, Any]:
                 "consortium": c.name if c else "",
                 "expert": u.expert_name or "",
                 "active": u.active,
-                "tokens": [{"name": t.name, "prefix": t.prefix} for t in tokens],
+                "tokens": tokens,
             }
         )
     consortia = [

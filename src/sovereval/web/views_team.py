@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from sovereval.competition import results_service as rs
 from sovereval.errors import NotFoundError, PermissionDeniedError
+from sovereval.review import history
 from sovereval.store import models as m
 from sovereval.store.web_models import User
 from sovereval.web import views
@@ -170,17 +171,14 @@ def reviews_of(s: Session, submission_id: int) -> list[dict[str, Any]]:
     ).scalars()
     out = []
     for i, r in enumerate(rows, 1):
-        criteria = []
-        for name, v in sorted(dict(r.scores).items()):
-            entry = v if isinstance(v, dict) else {"score": v}
-            criteria.append(
-                {
-                    "criterion": str(name),
-                    "score": entry.get("score"),
-                    "justification": str(entry.get("justification", "")),
-                }
-            )
-        at = r.submitted_at.isoformat() if r.submitted_at else ""
+        # The row holds the whole review form (expert id, edit history with editors' names);
+        # a team sees only the scores and justifications, under a numbered pseudonym.
+        form = history.ReviewForm.from_dict(r.scores)
+        criteria = [
+            {"criterion": c.criterion, "score": c.score, "justification": c.justification}
+            for c in sorted(form.scores, key=lambda c: c.criterion)
+        ]
+        at = views.when(r.submitted_at) if r.submitted_at else ""
         out.append({"reviewer": f"Reviewer {i}", "submitted_at": at, "criteria": criteria})
     return out
 

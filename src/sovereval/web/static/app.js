@@ -25,6 +25,13 @@
     for (var i = 0; i < charts.length; i++) draw(charts[i]);
   }
 
+  // Irreversible actions ask first: a form with data-confirm submits only after a yes.
+  document.addEventListener("submit", function (ev) {
+    var form = ev.target;
+    var question = form && form.getAttribute && form.getAttribute("data-confirm");
+    if (question && !window.confirm(question)) ev.preventDefault();
+  }, true);
+
   document.addEventListener("DOMContentLoaded", function () { drawAll(document); });
   document.addEventListener("htmx:afterSettle", function (ev) { drawAll(ev.target); });
 })();

@@ -1,0 +1,186 @@
+"""Workspaces end to end on the pages and the API: blind review stays blind for teams, account
+management (revoke, deactivate, reset, expiry), the public ledger's competition-only view,
+amendment drafts, team submissions with evidence, and the web conventions."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from sovereval.errors import AuthenticationError
+from sovereval.ledger.chain import from_jsonl, verify
+from sovereval.ledger.log import head_hash
+from sovereval.store.web_models import ApiToken
+from sovereval.web import users_service as users
+from tests.web.conftest import PASSWORD, WebEnv
+from tests.web.test_review import full_scores, review_setup
+
+
+def test_team_page_keeps_review_blind_after_a_real_review_with_edits(web: WebEnv) -> None:
+    rv = review_setup(web)
+    c, h, sid = web.client, rv.api(), rv.assigned
+    url = f"/api/v1/review/submissions/{sid}"
+    assert c.post(f"{url}/submit", json={"scores": full_scores(rv)}, headers=h).status_code == 200
+    edit = {**full_scores(rv)[2], "score": 5, "reason": "Re-read the training log: a data gap."}
+    assert c.post(f"{url}/edits", json=edit, headers=h).status_code == 201
+    web.clock.t += timedelta(days=1)
+    page = c.get(f"/team/submissions/{sid}", headers=web.cookie(web.session_for("gyeol"))).text
+    assert "Reviewer 1" in page
+    assert "the report and the training logs support this score" in page
+    # the stored form carries the expert's name, the edit history and its editors: none leak
+    for leak in ("Expert A", "expert1", "expert_id", "history", "editor", "Re-read the training"):
+        assert leak not in page, leak
+    # the criteria are shown as rows of a table, one per rubric criterion, with the edited score
+    assert page.count("<td>originality</td>") == 1
+    assert '<td>originality</td><td class="num">5</td>' in page
+    # minutes, not microseconds
+    assert "2026-01-03 09:00 UTC" in page
+    assert ".000000" not in page and "+00:00" not in page.split("Expert reviews")[1]
+    other = c.get(f"/team/submissions/{sid}", headers=web.cookie(web.session_for("hanbit")))
+    assert other.status_code == 404 and "support this score" not in other.text
+
+
+def _admin(web: WebEnv) -> tuple[dict[str, str], str]:
+    session = web.session_for("minister")
+    return web.cookie(session), web.form_token(session)
+
+
+def _issue(web: WebEnv, user_id: int, days: int = 90) -> str:
+    h, tok = _admin(web)
+    r = web.client.post(
+        f"/admin/users/{user_id}/tokens",
+        data={"name": "ci", "days": str(days), "csrf_token": tok},
+        headers=h,
+    )
+    assert r.status_code == 303
+    page = web.client.get(r.headers["location"], headers=h).text
+    m = re.search(r'id="new-token">(sov_[^<]+)<', page)
+    assert m is not None
+    return m.group(1)
+
+
+def test_admin_revokes_a_token_in_the_web(web: WebEnv) -> None:
+    token = _issue(web, web.ids["user_gyeol"])
+    bearer = {"authorization": f"Bearer {token}"}
+    assert web.client.get("/api/v1/me", headers=bearer).status_code == 200
+    with web.store.session() as s:
+        row = s.execute(select(ApiToken).where(ApiToken.prefix == token[:10])).scalar_one()
+        tid = row.id
+    h, tok = _admin(web)
+    page = web.client.get("/admin/users", headers=h).text
+    assert f'action="/admin/tokens/{tid}/revoke"' in page and "data-confirm=" in page
+    r = web.client.post(f"/admin/tokens/{tid}/revoke", data={"csrf_token": tok}, headers=h)
+    assert r.status_code == 303
+    refused = web.client.get("/api/v1/me", headers=bearer)
+    assert refused.status_code == 401 and "revoked" in refused.json()["error"]["message"]
+    assert "revoked" in web.client.get("/admin/users", headers=h).text
+
+
+def test_tokens_expire(web: WebEnv) -> None:
+    token = _issue(web, web.ids["user_gyeol"], days=7)
+    bearer = {"authorization": f"Bearer {token}"}
+    web.clock.t += timedelta(days=6, hours=23)
+    assert web.client.get("/api/v1/me", headers=bearer).status_code == 200
+    web.clock.t += timedelta(hours=2)
+    assert web.client.get("/api/v1/me", headers=bearer).status_code == 401
+    with web.store.session() as s:  # tokens issued by the service expire by default too
+        row, _plain = users.issue_token(
+            s, users.get_user(s, "gyeol"), "x", actor="t", now=web.clock()
+        )
+        assert row.expires_at is not None
+        assert row.expires_at - web.clock() == users.TOKEN_TTL
+
+
+def test_admin_deactivates_and_reactivates_a_user(web: WebEnv) -> None:
+    team = web.session_for("gyeol")
+    token = _issue(web, web.ids["user_gyeol"])
+    h, tok = _admin(web)
+    uid = web.ids["user_gyeol"]
+    r = web.client.post(
+        f"/admin/users/{uid}/active", data={"active": "no", "csrf_token": tok}, headers=h
+    )
+    assert r.status_code == 303
+    # the open session ends, the token stops working, a new sign-in fails
+    assert web.client.get("/team", headers=web.cookie(team)).status_code in (302, 303, 401)
+    assert (
+        web.client.get("/api/v1/me", headers={"authorization": f"Bearer {token}"}).status_code
+        == 401
+    )
+    with web.store.session() as s, pytest.raises(AuthenticationError):
+        users.login(s, "gyeol", PASSWORD, now=web.clock())
+    own = web.client.post(
+        f"/admin/users/{web.ids['user_admin']}/active",
+        data={"active": "no", "csrf_token": tok},
+        headers=h,
+    )
+    assert own.status_code == 400  # an administrator cannot lock themselves out
+    r = web.client.post(
+        f"/admin/users/{uid}/active", data={"active": "yes", "csrf_token": tok}, headers=h
+    )
+    assert r.status_code == 303
+    assert web.client.get("/team", headers=web.cookie(web.session_for("gyeol"))).status_code == 200
+
+
+def test_admin_resets_a_password(web: WebEnv) -> None:
+    team = web.session_for("gyeol")
+    h, tok = _admin(web)
+    new = "a brand new passphrase 42"
+    r = web.client.post(
+        f"/admin/users/{web.ids['user_gyeol']}/password",
+        data={"password": new, "csrf_token": tok},
+        headers=h,
+    )
+    assert r.status_code == 303
+    assert web.client.get("/team", headers=web.cookie(team)).status_code != 200  # session ended
+    with web.store.session() as s:
+        users.login(s, "gyeol", new, now=web.clock())
+        with pytest.raises(AuthenticationError):
+            users.login(s, "gyeol", PASSWORD, now=web.clock())
+    short = web.client.post(
+        f"/admin/users/{web.ids['user_gyeol']}/password",
+        data={"password": "short", "csrf_token": tok},
+        headers=h,
+    )
+    assert short.status_code == 400 and "12 characters" in short.text
+
+
+def test_public_ledger_lists_competition_events_only_and_pages(web: WebEnv) -> None:
+    web.session_for("gyeol")  # a sign-in: user.login lands in the chain
+    page = web.client.get("/ledger").text
+    kinds = re.findall(r"<td>([a-z_]+\.[a-z_]+)</td>", page)
+    assert kinds and not any(k.startswith(("user.", "token.")) for k in kinds)
+    assert "/ledger/export.jsonl" not in page  # payloads are confidential before publication
+    staff = web.client.get("/ledger", headers=_admin(web)[0]).text
+    assert "user.login" in staff and "/ledger/export.jsonl" in staff
+    # paging: 25 a page, older ones behind a link, nothing repeated
+    older = re.search(r'href="/ledger\?before=(\d+)"', page)
+    assert older is not None
+    seqs1 = [int(x) for x in re.findall(r'<td class="num">(\d+)</td>', page)]
+    page2 = web.client.get(f"/ledger?before={older.group(1)}").text
+    seqs2 = [int(x) for x in re.findall(r'<td class="num">(\d+)</td>', page2)]
+    assert len(seqs1) == 25 and seqs2 and max(seqs2) < min(seqs1)
+    # minutes, no microseconds
+    assert re.search(r"<td>\d{4}-\d\d-\d\d \d\d:\d\d UTC</td>", page)
+    assert not re.search(r"\d\d:\d\d:\d\d\.\d{6}", page)
+
+
+def test_staff_download_the_ledger_export_and_it_verifies(web: WebEnv, tmp_path: Path) -> None:
+    anon = web.client.get("/ledger/export.jsonl")  # a visitor is sent to sign in
+    assert anon.status_code == 303 and anon.headers["location"].startswith("/login")
+    r = web.client.get("/ledger/export.jsonl", headers=_admin(web)[0])
+    assert r.status_code == 200 and "attachment" in r.headers["content-disposition"]
+    with web.store.session() as s:
+        _seq, head = head_hash(s)
+    result = verify(from_jsonl(r.text.splitlines(keepends=True)), head)
+    assert result.ok and result.count == _seq
+
+
+def test_api_401_speaks_of_tokens_not_pages(web: WebEnv) -> None:
+    r = web.client.get("/api/v1/me")
+    assert r.status_code == 401
+    msg = r.json()["error"]["message"]
+    assert "Bearer" in msg and "page" not in msg
