@@ -77,9 +77,18 @@ def browser() -> Iterator[Any]:
         b.close()
 
 
-def _page(browser: Any, errors: list[str], **kw: Any) -> Any:
+def _page(browser: Any, errors: list[str], dialogs: list[str] | None = None, **kw: Any) -> Any:
+    """A page that fails on console errors and external requests, and accepts every
+    confirmation dialog (recording its question in ``dialogs`` when given)."""
     ctx = browser.new_context(**kw)
     page = ctx.new_page()
+
+    def _dialog(d: Any) -> None:
+        if dialogs is not None:
+            dialogs.append(d.message)
+        d.accept()
+
+    page.on("dialog", _dialog)
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     page.on("pageerror", lambda e: errors.append(str(e)))
     # Offline proof: any request leaving loopback is an error.

@@ -4,6 +4,7 @@ amendment drafts, team submissions with evidence, and the web conventions."""
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import timedelta
 from pathlib import Path
@@ -11,12 +12,14 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from sovereval.competition import service as svc
 from sovereval.errors import AuthenticationError
 from sovereval.ledger.chain import from_jsonl, verify
 from sovereval.ledger.log import head_hash
 from sovereval.store.web_models import ApiToken
 from sovereval.web import users_service as users
 from tests.web.conftest import PASSWORD, WebEnv
+from tests.web.sample import PROGRAMME
 from tests.web.test_review import full_scores, review_setup
 
 
@@ -184,3 +187,78 @@ def test_api_401_speaks_of_tokens_not_pages(web: WebEnv) -> None:
     assert r.status_code == 401
     msg = r.json()["error"]["message"]
     assert "Bearer" in msg and "page" not in msg
+
+
+def _draft_same_name(web: WebEnv) -> tuple[int, int]:
+    """A draft of the round's own rule set name, one version above the current one."""
+    h, tok = _admin(web)
+    with web.store.session() as s:
+        cur = svc.get_ruleset(s, web.ids["ruleset"])
+        content, version = dict(cur.content), cur.version
+    r = web.client.post(
+        f"/admin/programmes/{web.ids['programme']}/rulesets",
+        data={"content": json.dumps({**content, "appeal_window_days": 12}), "csrf_token": tok},
+        headers=h,
+    )
+    assert r.status_code == 303
+    return int(r.headers["location"].split("/")[-1].split("?")[0]), version
+
+
+def test_amend_after_a_draft_of_the_same_name_in_the_pages(web: WebEnv) -> None:
+    draft_id, version = _draft_same_name(web)
+    h, tok = _admin(web)
+    with web.store.session() as s:
+        assert svc.get_ruleset(s, draft_id).version == version + 1
+        content = dict(svc.get_ruleset(s, web.ids["ruleset"]).content)
+    r = web.client.post(
+        f"/admin/rounds/{web.ids['round1']}/amend",
+        data={
+            "content": json.dumps({**content, "appeal_window_days": 11}),
+            "rationale": "A longer window after the holiday week.",
+            "csrf_token": tok,
+        },
+        headers=h,
+    )
+    assert r.status_code == 303, r.text
+    with web.store.session() as s:
+        rnd = svc.get_round(s, svc.get_programme(s, PROGRAMME), 1)
+        assert svc.get_ruleset(s, int(rnd.ruleset_id or 0)).version == version + 2
+        assert svc.get_ruleset(s, draft_id).status == "draft"  # the draft keeps its number
+
+
+def test_amend_after_a_draft_of_the_same_name_through_the_api(web: WebEnv) -> None:
+    _draft_id, version = _draft_same_name(web)
+    with web.store.session() as s:
+        content = dict(svc.get_ruleset(s, web.ids["ruleset"]).content)
+    r = web.client.post(
+        f"/api/v1/rounds/{web.ids['round1']}/amend",
+        json={
+            "rules": {**content, "appeal_window_days": 11},
+            "rationale": "A longer window after the holiday week.",
+        },
+        headers={"authorization": f"Bearer {web.bearer('minister')}"},
+    )
+    assert r.status_code == 201, r.text
+    assert r.json()["version"] == version + 2
+
+
+def test_drafts_can_be_deleted_and_only_drafts(web: WebEnv) -> None:
+    draft_id, _v = _draft_same_name(web)
+    h, tok = _admin(web)
+    page = web.client.get(f"/admin/programmes/{web.ids['programme']}", headers=h).text
+    assert f'action="/admin/rulesets/{draft_id}/delete"' in page
+    # the round form offers published versions only: the sample has frozen, superseded and
+    # draft versions, none published, so it offers none and says what to do
+    assert 'name="ruleset_id"' not in page and 'id="no-published-rules"' in page
+    other, _v = _draft_same_name(web)
+    web.client.post(f"/admin/rulesets/{other}/publish", data={"csrf_token": tok}, headers=h)
+    page = web.client.get(f"/admin/programmes/{web.ids['programme']}", headers=h).text
+    form = page.split('name="ruleset_id"')[1].split("</select>")[0]
+    assert re.findall(r'value="(\d+)"', form) == [str(other)]
+    r = web.client.post(f"/admin/rulesets/{draft_id}/delete", data={"csrf_token": tok}, headers=h)
+    assert r.status_code == 303
+    assert web.client.get(f"/admin/rulesets/{draft_id}", headers=h).status_code == 404
+    frozen = web.client.post(
+        f"/admin/rulesets/{web.ids['ruleset']}/delete", data={"csrf_token": tok}, headers=h
+    )
+    assert frozen.status_code == 422 and "only a draft can be deleted" in frozen.text

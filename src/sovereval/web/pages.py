@@ -38,6 +38,7 @@ FLASH = {
     "consortium": "Consortium added.",
     "drafted": "Rule set drafted.",
     "published": "Rule set published.",
+    "draft_deleted": "Draft rule set deleted.",
     "round": "Round created.",
     "opened": "Round opened; its rule set is frozen.",
     "closed": "Round closed.",

@@ -106,6 +106,9 @@ POLICY: Mapping[str, Rule] = {
     "admin_ruleset_create": _r(ADMIN, limit="write"),
     "admin_ruleset": _r(STAFF),
     "admin_ruleset_publish": _r(ADMIN, limit="write"),
+    "admin_ruleset_delete": _r(
+        ADMIN, limit="write", why="drafts only (the service refuses others)"
+    ),
     "admin_round_create": _r(ADMIN, limit="write"),
     "admin_round": _r(STAFF),
     "admin_round_open": _r(ADMIN, limit="write"),

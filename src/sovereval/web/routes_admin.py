@@ -147,6 +147,16 @@ def admin_ruleset_publish(request: Request, ruleset_id: Id) -> Response:
     return back(f"/admin/rulesets/{ruleset_id}", "published")
 
 
+@router.post("/admin/rulesets/{ruleset_id}/delete", name="admin_ruleset_delete")
+def admin_ruleset_delete(request: Request, ruleset_id: Id) -> Response:
+    ctx = ctx_of(request)
+    with ctx.write_session() as s:
+        row = svc.get_ruleset(s, ruleset_id)
+        pid = row.programme_id
+        svc.delete_draft_ruleset(s, row, actor=who(request).actor, now=ctx.now())
+    return back(f"/admin/programmes/{pid}", "draft_deleted")
+
+
 @router.post("/admin/programmes/{programme_id}/rounds", name="admin_round_create")
 def admin_round_create(
     request: Request,
