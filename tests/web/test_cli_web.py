@@ -131,3 +131,31 @@ def test_user_tokens_revoke_deactivate_and_reset_from_the_cli(tmp_path: Path) ->
     with st.session() as s:
         users.login(s, "alice", "another long passphrase", now=AT)
     st.dispose()
+
+
+def test_review_evidence_upload_from_the_cli(demo_db: Path, tmp_path: Path) -> None:
+    import hashlib
+    import shutil
+
+    from sovereval.cli import review as review_cli
+
+    db = tmp_path / "d.db"
+    shutil.copy(demo_db, db)
+    root = typer.Typer()
+
+    @root.callback()
+    def cb(ctx: typer.Context) -> None:
+        ctx.obj = Context(Settings(db_url=f"sqlite:///{db}"), "cli-admin", AT)
+
+    root.add_typer(review_cli.app, name="review")
+    log = tmp_path / "train.jsonl"
+    log.write_text('{"step": 1, "loss": 9.1}\n', encoding="utf-8")
+    r = CliRunner().invoke(
+        root, ["review", "evidence", "1", str(log), "--kind", "training_log", "--json"]
+    )
+    assert r.exit_code == 0, r.output
+    assert hashlib.sha256(log.read_bytes()).hexdigest() in r.output
+    binary = tmp_path / "w.bin"
+    binary.write_bytes(b"\xff\x00\x81")
+    bad = CliRunner().invoke(root, ["review", "evidence", "1", str(binary), "--kind", "other"])
+    assert isinstance(bad.exception, InputError) and "UTF-8" in str(bad.exception)

@@ -4,6 +4,7 @@ amendment drafts, team submissions with evidence, and the web conventions."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from datetime import timedelta
@@ -16,6 +17,8 @@ from sovereval.competition import service as svc
 from sovereval.errors import AuthenticationError
 from sovereval.ledger.chain import from_jsonl, verify
 from sovereval.ledger.log import head_hash
+from sovereval.review import service as review
+from sovereval.store import evaluation_models as em
 from sovereval.store.web_models import ApiToken
 from sovereval.web import users_service as users
 from tests.web.conftest import PASSWORD, WebEnv
@@ -262,3 +265,122 @@ def test_drafts_can_be_deleted_and_only_drafts(web: WebEnv) -> None:
         f"/admin/rulesets/{web.ids['ruleset']}/delete", data={"csrf_token": tok}, headers=h
     )
     assert frozen.status_code == 422 and "only a draft can be deleted" in frozen.text
+
+
+def _team(web: WebEnv, user: str = "gyeol") -> tuple[dict[str, str], str]:
+    session = web.session_for(user)
+    return web.cookie(session), web.form_token(session)
+
+
+def test_team_registers_a_submission_and_uploads_evidence_in_the_pages(web: WebEnv) -> None:
+    h, tok = _team(web)
+    form = web.client.get("/team/submit", headers=h)
+    assert form.status_code == 200 and 'name="c0_name"' in form.text
+    r = web.client.post(
+        "/team/submissions",
+        data={
+            "csrf_token": tok,
+            "round": "2",
+            "model": "Gyeol-30B",
+            "artefact": "s3://gyeol/phase2/",
+            "endpoint": "https://models.gyeol.example/v1",
+            "target_model": "FrontierChat-5",
+            "c0_name": "decoder",
+            "c0_kind": "text",
+            "c1_name": "vit",
+            "c1_kind": "vision",
+            "c1_origin": "SigLIP-so400m",
+            "c1_licence": "Apache-2.0",
+        },
+        headers=h,
+    )
+    assert r.status_code == 303, r.text
+    sid = int(r.headers["location"].split("/")[-1].split("?")[0])
+    report = b"Gyeol-30B: a bilingual model by the Gyeol Consortium.\nWe trained from scratch.\n"
+    up = web.client.post(
+        f"/team/submissions/{sid}/evidence",
+        data={"csrf_token": tok, "kind": "technical_report"},
+        files={"file": ("report.md", report, "text/markdown")},
+        headers=h,
+    )
+    assert up.status_code == 303, up.text
+    page = web.client.get(f"/team/submissions/{sid}", headers=h).text
+    digest = hashlib.sha256(report).hexdigest()
+    assert digest in page and "report.md" in page and str(len(report)) in page
+    assert "s3://gyeol/phase2/" in page and "SigLIP-so400m" in page
+    assert "names Gyeol" in page  # the team is told its report names it
+    # the organisers see the warning and the redacted copy the experts get
+    admin = web.client.get(f"/admin/rounds/{web.ids['round2']}", headers=_admin(web)[0]).text
+    assert "report.md" in admin and "names" in admin and "[redacted]: a bilingual model" in admin
+    # binaries are refused with a clear message, nothing stored
+    bad = web.client.post(
+        f"/team/submissions/{sid}/evidence",
+        data={"csrf_token": tok, "kind": "training_log"},
+        files={"file": ("ckpt.bin", b"\xff\xfe\x00\x81", "application/octet-stream")},
+        headers=h,
+    )
+    assert bad.status_code == 400 and "UTF-8 text" in bad.text
+    # another team cannot upload to this submission
+    h2, tok2 = _team(web, "hanbit")
+    other = web.client.post(
+        f"/team/submissions/{sid}/evidence",
+        data={"csrf_token": tok2, "kind": "other"},
+        files={"file": ("x.txt", b"x", "text/plain")},
+        headers=h2,
+    )
+    assert other.status_code == 404
+
+
+def test_team_registers_and_uploads_through_the_api_and_experts_read_it_blind(
+    web: WebEnv,
+) -> None:
+    bearer = {"authorization": f"Bearer {web.bearer('hanbit')}"}
+    r = web.client.post(
+        "/api/v1/team/submissions",
+        json={
+            "round": 2,
+            "model": "Hanbit-40B",
+            "artefact": "s3://hanbit/40b/",
+            "components": [{"name": "decoder", "kind": "text"}],
+        },
+        headers=bearer,
+    )
+    assert r.status_code == 201, r.text
+    sid = r.json()["id"]
+    again = web.client.post(
+        "/api/v1/team/submissions",
+        json={"round": 2, "model": "Hanbit-40B", "artefact": "x", "components": [{"name": "d"}]},
+        headers=bearer,
+    )
+    assert again.status_code == 409
+    text = "Hanbit-40B by Hanbit AI.\nstep,loss\n1000,2.3\n"
+    e = web.client.post(
+        f"/api/v1/submissions/{sid}/evidence",
+        json={"kind": "training_log", "filename": "hanbit-train.csv", "content": text},
+        headers=bearer,
+    )
+    assert e.status_code == 201, e.text
+    assert e.json()["sha256"] == hashlib.sha256(text.encode()).hexdigest()
+    # the expert assigned to it reads a redacted copy (blind rubric)
+    with web.store.session() as s:
+        prog = svc.get_programme(s, PROGRAMME)
+        review.register_expert(
+            s, prog, "Expert A", {"affiliations": []}, actor="t", now=web.clock()
+        )
+        s.add(
+            em.ReviewAssignment(
+                round_id=web.ids["round2"],
+                submission_id=sid,
+                expert="Expert A",
+                probability=0.5,
+                seed=1,
+                created_at=web.clock(),
+            )
+        )
+    packet = web.client.get(
+        f"/api/v1/review/submissions/{sid}",
+        headers={"authorization": f"Bearer {web.bearer('expert1')}"},
+    ).json()["packet"]
+    f = packet["files"][0]
+    assert "Hanbit" not in f["content"] and "[redacted]" in f["content"]
+    assert "1000,2.3" in f["content"] and "Hanbit" not in f["filename"]

@@ -31,7 +31,7 @@ from sovereval.errors import (
     RuleViolation,
 )
 from sovereval.ledger.log import append
-from sovereval.review import history
+from sovereval.review import blinding, history
 from sovereval.review.aggregate import aggregate_round, outlier_reviewers
 from sovereval.review.agreement import AgreementResult, assess_agreement
 from sovereval.review.assignment import AssignmentSpec, assign_reviewers
@@ -278,6 +278,9 @@ def assignment_for(s: Session, expert: str, submission_id: int) -> em.ReviewAssi
 # -- evidence packets ----------------------------------------------------------------
 
 
+EVIDENCE_KINDS = ("technical_report", "training_log", "checkpoint_list", "other")
+
+
 def upload_evidence(
     s: Session,
     sub: m.Submission,
@@ -290,8 +293,8 @@ def upload_evidence(
     max_bytes: int = DEFAULT_POLICY["max_evidence_bytes"],
 ) -> em.EvidenceFile:
     """Attach a technical report or training log (UTF-8 text) to a submission."""
-    if kind not in ("technical_report", "training_log", "other"):
-        raise InputError("evidence kind must be technical_report, training_log or other")
+    if kind not in EVIDENCE_KINDS:
+        raise InputError(f"evidence kind must be one of {', '.join(EVIDENCE_KINDS)}")
     if len(data) > max_bytes:
         raise InputError(f"{filename}: {len(data)} bytes exceeds the {max_bytes}-byte limit")
     try:
@@ -352,6 +355,9 @@ def evidence_packet(s: Session, expert: str, submission_id: int) -> dict[str, An
         .scalars()
         .all()
     )
+    names = blinding.identifying_names(
+        team.name if team else None, sub.model_name, team.members if team else ()
+    )
     return {
         "submission": sub.id,
         "team": None if rubric.blind else (team.name if team else None),
@@ -378,9 +384,10 @@ def evidence_packet(s: Session, expert: str, submission_id: int) -> dict[str, An
             {
                 "key": f"evidence-{f.id}",
                 "kind": f.kind,
-                "filename": f.filename,
+                "filename": blinding.redact(f.filename, names) if rubric.blind else f.filename,
                 "sha256": f.sha256,
-                "content": f.content,
+                # blind: the experts read a copy with the team's and model's names redacted
+                "content": blinding.redact(f.content, names) if rubric.blind else f.content,
             }
             for f in files
         ],

@@ -50,6 +50,8 @@ FLASH = {
     "wildcard": "Wild-card call opened.",
     "wildcard_decided": "Wild-card call decided.",
     "user": "User created.",
+    "submission": "Submission registered. Upload the technical report, training logs and checkpoint list below.",
+    "evidence": "Evidence uploaded; its SHA-256 digest is listed below and recorded in the ledger.",
     "token_revoked": "API token revoked; it no longer works.",
     "activated": "User activated.",
     "deactivated": "User deactivated; their sessions ended and their API tokens stopped working.",

@@ -84,6 +84,11 @@ POLICY: Mapping[str, Rule] = {
     # -- team --------------------------------------------------------------------------------
     "team_home": _r(TEAM, why="queried by the caller's own consortium"),
     "team_submission": _r(TEAM, subject="submission"),
+    "team_submit_form": _r(TEAM),
+    "team_submission_create": _r(TEAM, limit="write", why="for the caller's own consortium"),
+    "team_evidence_upload": _r(
+        STAFF | {"team"}, subject="submission", limit="write", why="own submission (teams)"
+    ),
     "team_appeal_form": _r(TEAM),
     "team_appeal_file": _r(TEAM, limit="write"),
     # -- expert review: assigned submissions only (subject rule + the service's own check) -------
@@ -134,6 +139,8 @@ POLICY: Mapping[str, Rule] = {
     "api_ledger_head": _r(EVERYONE),
     "api_me": _r(SIGNED_IN),
     "api_team_submissions": _r(TEAM),
+    "api_team_submission_create": _r(TEAM, limit="write"),
+    "api_evidence_upload": _r(STAFF | {"team"}, subject="submission", limit="write"),
     "api_submission": _r(
         STAFF | {"team"}, subject="submission", why="experts use the blind review packet"
     ),

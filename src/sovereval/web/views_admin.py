@@ -16,7 +16,7 @@ from sovereval.competition.rules import RuleSet, default_ruleset
 from sovereval.errors import InputError, NotFoundError, SovereValError
 from sovereval.store import models as m
 from sovereval.store.web_models import User
-from sovereval.web import users_service, views
+from sovereval.web import users_service, views, views_team
 
 
 def get_round(s: Session, round_id: int) -> m.Round:
@@ -108,6 +108,7 @@ def round_admin(s: Session, rnd: m.Round) -> dict[str, Any]:
                 "model": sub.model_name,
                 "status": sub.status,
                 "results": results,
+                "evidence": views_team.evidence_of(s, sub),
             }
         )
     cards = [
@@ -156,8 +157,8 @@ def round_admin(s: Session, rnd: m.Round) -> dict[str, Any]:
             "number": rnd.number,
             "name": rnd.name,
             "status": rnd.status,
-            "opens_at": rnd.opens_at.isoformat(),
-            "closes_at": rnd.closes_at.isoformat(),
+            "opens_at": views.when(rnd.opens_at),
+            "closes_at": views.when(rnd.closes_at),
             "advance_slots": rnd.advance_slots,
         },
         "versions": views.rule_versions(s, rnd, public=False),

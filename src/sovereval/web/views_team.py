@@ -82,6 +82,7 @@ def dashboard(s: Session, user: User) -> dict[str, Any]:
         "appeals": appeals,
         "allocations": allocations,
         "windows": windows,
+        "open_rounds": open_rounds(s, c),
     }
 
 
@@ -151,6 +152,9 @@ def submission_detail(s: Session, sub: m.Submission) -> dict[str, Any]:
         "provenance": provenance,
         "published": published,
         "reviews": reviews_of(s, sub.id),
+        "endpoint": sub.endpoint,
+        "evidence": evidence_of(s, sub),
+        "created_at": views.when(sub.created_at),
     }
 
 
@@ -190,5 +194,55 @@ def appeals_in_round(s: Session, c: m.Consortium, rnd: m.Round) -> list[dict[str
             select(m.Appeal)
             .where(m.Appeal.round_id == rnd.id, m.Appeal.consortium_id == c.id)
             .order_by(m.Appeal.id)
+        ).scalars()
+    ]
+
+
+def evidence_of(s: Session, sub: m.Submission) -> list[dict[str, Any]]:
+    """The evidence files of a submission with their digests, and where each names the team
+    or the model (blind review hides those names from the experts)."""
+    from sovereval.review import blinding
+    from sovereval.store import evaluation_models as em
+
+    c = s.get(m.Consortium, sub.consortium_id)
+    names = blinding.identifying_names(
+        c.name if c else None, sub.model_name, c.members if c else ()
+    )
+    out = []
+    for f in s.execute(
+        select(em.EvidenceFile)
+        .where(em.EvidenceFile.submission_id == sub.id)
+        .order_by(em.EvidenceFile.id)
+    ).scalars():
+        found = blinding.mentions(f.content, names)
+        in_name = [x.name for x in blinding.mentions(f.filename, names)]
+        out.append(
+            {
+                "id": f.id,
+                "key": f"evidence-{f.id}",
+                "kind": f.kind,
+                "filename": f.filename,
+                "sha256": f.sha256,
+                "bytes": f.size,
+                "uploaded_at": views.when(f.uploaded_at),
+                "uploaded_by": f.uploaded_by,
+                "mentions": [
+                    {"name": x.name, "count": x.count, "line": x.first_line} for x in found
+                ],
+                "named_in_filename": in_name,
+                "redacted": blinding.redact(f.content, names) if found else None,
+            }
+        )
+    return out
+
+
+def open_rounds(s: Session, c: m.Consortium) -> list[dict[str, Any]]:
+    """Rounds of the team's programme that take submissions (planned or open)."""
+    return [
+        {"id": r.id, "number": r.number, "name": r.name or f"Round {r.number}", "status": r.status}
+        for r in s.execute(
+            select(m.Round)
+            .where(m.Round.programme_id == c.programme_id, m.Round.status.in_(("planned", "open")))
+            .order_by(m.Round.number)
         ).scalars()
     ]
