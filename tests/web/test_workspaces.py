@@ -384,3 +384,52 @@ def test_team_registers_and_uploads_through_the_api_and_experts_read_it_blind(
     f = packet["files"][0]
     assert "Hanbit" not in f["content"] and "[redacted]" in f["content"]
     assert "1000,2.3" in f["content"] and "Hanbit" not in f["filename"]
+
+
+def test_organiser_freezes_the_roster_and_enrols_the_panel_in_the_pages(web: WebEnv) -> None:
+    for team, model in (("gyeol", "Gyeol-30B"), ("hanbit", "Hanbit-40B")):
+        r = web.client.post(
+            "/api/v1/team/submissions",
+            json={
+                "round": 2,
+                "model": model,
+                "artefact": f"s3://{team}/",
+                "endpoint": f"mock:{model.lower()}",
+                "components": [{"name": "decoder", "kind": "text"}],
+            },
+            headers={"authorization": f"Bearer {web.bearer(team)}"},
+        )
+        assert r.status_code == 201, r.text
+    h, tok = _admin(web)
+    rid = web.ids["round2"]
+    page = web.client.get(f"/admin/rounds/{rid}", headers=h).text
+    assert 'id="freeze-roster"' in page and "2 submissions" in page
+    r = web.client.post(f"/admin/rounds/{rid}/roster", data={"csrf_token": tok}, headers=h)
+    assert r.status_code == 303
+    page = web.client.get(f"/admin/rounds/{rid}", headers=h).text
+    assert 'id="roster-frozen"' in page and 'id="freeze-roster"' not in page
+    assert "Gyeol-30B" not in page.split('id="arena-admin"')[1].split("</div>")[0]
+    again = web.client.post(f"/admin/rounds/{rid}/roster", data={"csrf_token": tok}, headers=h)
+    assert again.status_code == 422 and "already has a frozen roster" in again.text
+    enrol = {
+        "csrf_token": tok,
+        "code": "panel1",
+        "gender": "female",
+        "region": "other",
+        "age_band": "30s",
+        "proficiency": "advanced",
+    }
+    assert (
+        web.client.post(f"/admin/rounds/{rid}/panelists", data=enrol, headers=h).status_code == 303
+    )
+    bad = web.client.post(
+        f"/admin/rounds/{rid}/panelists", data={**enrol, "code": "gyeol"}, headers=h
+    )
+    assert bad.status_code == 404  # a team account is no panelist
+    with web.store.session() as s:
+        rows = s.execute(select(em.ArenaModel).where(em.ArenaModel.round_id == rid)).scalars()
+        assert sorted(a.alias for a in rows) == ["model-01", "model-02"]
+        assert (
+            s.execute(select(em.Panelist).where(em.Panelist.round_id == rid)).scalar_one().code
+            == "panel1"
+        )

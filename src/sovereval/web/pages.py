@@ -50,6 +50,8 @@ FLASH = {
     "wildcard": "Wild-card call opened.",
     "wildcard_decided": "Wild-card call decided.",
     "user": "User created.",
+    "roster": "Arena roster frozen: the round's models now sit behind random aliases; battles run while the round is open.",
+    "enrolled": "Panelist enrolled in this round's panel.",
     "submission": "Submission registered. Upload the technical report, training logs and checkpoint list below.",
     "evidence": "Evidence uploaded; its SHA-256 digest is listed below and recorded in the ledger.",
     "token_revoked": "API token revoked; it no longer works.",

@@ -119,6 +119,8 @@ POLICY: Mapping[str, Rule] = {
     "admin_round_open": _r(ADMIN, limit="write"),
     "admin_round_close": _r(ADMIN, limit="write"),
     "admin_round_amend": _r(ADMIN, limit="write"),
+    "admin_roster_freeze": _r(ADMIN, limit="write", why="arena.freeze_roster; once per round"),
+    "admin_panelist_enrol": _r(ADMIN, limit="write"),
     "admin_scorecard_compute": _r(STAFF, limit="write"),
     "admin_results_publish": _r(ADMIN, limit="write"),
     "admin_appeal_decide": _r(ADMIN, limit="write"),

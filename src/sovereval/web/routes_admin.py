@@ -10,8 +10,10 @@ import secrets
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from sovereval.competition import results_service as rs
@@ -215,6 +217,55 @@ def admin_round_open(request: Request, round_id: Id) -> Response:
 @router.post("/admin/rounds/{round_id}/close", name="admin_round_close")
 def admin_round_close(request: Request, round_id: Id) -> Response:
     return _round_action(request, round_id, svc.close_round, "closed")
+
+
+@router.post("/admin/rounds/{round_id}/roster", name="admin_roster_freeze")
+def admin_roster_freeze(request: Request, round_id: Id) -> Response:
+    """Freeze the arena roster: the round's models behind random aliases, for good.
+
+    The aliases come from fresh operating-system randomness (panelists must not predict them);
+    the ledger event records the roster with each endpoint's digest."""
+    from sovereval.arena import service as arena
+
+    ctx = ctx_of(request)
+    with ctx.write_session() as s:
+        rng = np.random.default_rng(secrets.randbits(128))
+        arena.freeze_roster(
+            s, views_admin.get_round(s, round_id), rng=rng, actor=who(request).actor, now=ctx.now()
+        )
+    return back(f"/admin/rounds/{round_id}", "roster")
+
+
+@router.post("/admin/rounds/{round_id}/panelists", name="admin_panelist_enrol")
+def admin_panelist_enrol(
+    request: Request,
+    round_id: Id,
+    code: str = Form(min_length=1, max_length=100),
+    gender: str = Form(max_length=16),
+    region: str = Form(max_length=16),
+    age_band: str = Form(max_length=16),
+    proficiency: str = Form(max_length=16),
+) -> Response:
+    """Enrol a panelist account in this round's panel with its self-reported stratum."""
+    from sovereval.arena import service as arena
+
+    ctx = ctx_of(request)
+    with ctx.write_session() as s:
+        u = s.execute(select(User).where(User.username == code)).scalar_one_or_none()
+        if u is None or u.role != "panelist":
+            raise NotFoundError(f"no panelist account named '{code}'; create it on the users page")
+        arena.enrol_panelist(
+            s,
+            views_admin.get_round(s, round_id),
+            code,
+            gender=gender,
+            region=region,
+            age_band=age_band,
+            proficiency=proficiency,
+            actor=who(request).actor,
+            now=ctx.now(),
+        )
+    return back(f"/admin/rounds/{round_id}", "enrolled")
 
 
 @router.post("/admin/rounds/{round_id}/amend", name="admin_round_amend")

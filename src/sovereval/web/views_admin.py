@@ -6,7 +6,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from sovereval.competition import results_service as rs
@@ -151,6 +151,7 @@ def round_admin(s: Session, rnd: m.Round) -> dict[str, Any]:
         ).scalars()
     ]
     return {
+        "arena": arena_admin(s, rnd),
         "programme": {"id": prog.id, "name": prog.name},
         "round": {
             "id": rnd.id,
@@ -170,6 +171,45 @@ def round_admin(s: Session, rnd: m.Round) -> dict[str, Any]:
         "allocations": allocations,
         "equality": equality,
         "consortia": consortia,
+    }
+
+
+def arena_admin(s: Session, rnd: m.Round) -> dict[str, Any]:
+    """The round's user evaluation as the organisers see it: roster (aliases only), panel."""
+    from sovereval.arena.panel import CATEGORIES
+    from sovereval.store import evaluation_models as em
+
+    roster = [
+        a.alias
+        for a in s.execute(
+            select(em.ArenaModel)
+            .where(em.ArenaModel.round_id == rnd.id)
+            .order_by(em.ArenaModel.alias)
+        ).scalars()
+    ]
+    enrolled = {
+        p.code: p.status
+        for p in s.execute(select(em.Panelist).where(em.Panelist.round_id == rnd.id)).scalars()
+    }
+    accounts = [
+        u.username
+        for u in s.execute(
+            select(User)
+            .where(User.role == "panelist", User.active.is_(True))
+            .order_by(User.username)
+        ).scalars()
+        if u.username not in enrolled
+    ]
+    n_subs = s.execute(
+        select(func.count(m.Submission.id)).where(m.Submission.round_id == rnd.id)
+    ).scalar_one()
+    return {
+        "roster": roster,
+        "frozen": bool(roster),
+        "submissions": int(n_subs),
+        "panel": len(enrolled),
+        "unenrolled": accounts,
+        "categories": CATEGORIES,
     }
 
 
