@@ -19,9 +19,10 @@ from sovereval.ledger.chain import from_jsonl, verify
 from sovereval.ledger.log import head_hash
 from sovereval.review import service as review
 from sovereval.store import evaluation_models as em
+from sovereval.store import models as m
 from sovereval.store.web_models import ApiToken
 from sovereval.web import users_service as users
-from tests.web.conftest import PASSWORD, WebEnv
+from tests.web.conftest import DEADLINE, PASSWORD, WebEnv
 from tests.web.sample import PROGRAMME
 from tests.web.test_review import full_scores, review_setup
 
@@ -433,3 +434,44 @@ def test_organiser_freezes_the_roster_and_enrols_the_panel_in_the_pages(web: Web
             s.execute(select(em.Panelist).where(em.Panelist.round_id == rid)).scalar_one().code
             == "panel1"
         )
+
+
+def test_republishing_after_the_window_closed_says_so(web: WebEnv) -> None:
+    web.clock.t = DEADLINE + timedelta(days=1)
+    h, tok = _admin(web)
+    rid = web.ids["round1"]
+    assert (
+        web.client.post(
+            f"/admin/rounds/{rid}/scorecard", data={"csrf_token": tok}, headers=h
+        ).status_code
+        == 303
+    )
+    r = web.client.post(f"/admin/rounds/{rid}/publish", data={"csrf_token": tok}, headers=h)
+    assert r.status_code == 303
+    page = web.client.get(r.headers["location"], headers=h).text
+    assert "the appeal window is open" not in page and "appeal window has closed" in page
+    team = web.client.get("/team/rounds/1/appeal", headers=_team(web)[0]).text
+    assert "(closed)" in team and "(open)" not in team
+    # the public page of the reissue names no appeal: none caused it
+    public = web.client.get(f"/programmes/{web.ids['programme']}/rounds/1").text
+    assert "reissued" in public and "after an appeal" not in public and "after appeal" not in public
+    assert "results first published 2026-01-16 09:00 UTC" in public
+
+
+def test_an_earlier_rounds_amendment_is_not_flagged_in_a_later_round(web: WebEnv) -> None:
+    h, tok = _admin(web)
+    rid = web.ids["round2"]
+    with web.store.session() as s:
+        rnd2 = s.get(m.Round, rid)
+        assert rnd2 is not None
+        versions = svc.rule_versions(s, rnd2)
+    if not any(v["amendment"] for v in versions):
+        pytest.fail("the sample's round 2 should inherit round 1's amended rule set")
+    assert (
+        web.client.post(
+            f"/admin/rounds/{rid}/open", data={"csrf_token": tok}, headers=h
+        ).status_code
+        == 303
+    )
+    public = web.client.get(f"/programmes/{web.ids['programme']}/rounds/2/rules").text
+    assert "Changed after the round opened." not in public

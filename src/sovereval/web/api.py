@@ -133,8 +133,9 @@ def api_me(request: Request) -> Any:
 def api_team_submissions(request: Request) -> Any:
     u = who(request).user
     assert u is not None
-    with ctx_of(request).store.session() as s:
-        data = views_team.dashboard(s, u)
+    ctx = ctx_of(request)
+    with ctx.store.session() as s:
+        data = views_team.dashboard(s, u, ctx.now())
     return [
         {
             "id": x["id"],

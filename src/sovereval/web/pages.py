@@ -45,6 +45,7 @@ FLASH = {
     "amended": "Amendment recorded; it is flagged wherever this round's results appear.",
     "computed": "Scorecard computed (not yet published).",
     "results": "Results published; the appeal window is open.",
+    "results_closed": "Results published. The appeal window has closed (it runs from the first publication), so no new appeal can be filed.",
     "decided": "Appeal decided.",
     "allocated": "Allocation recorded.",
     "wildcard": "Wild-card call opened.",

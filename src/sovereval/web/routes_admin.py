@@ -296,7 +296,14 @@ def admin_scorecard_compute(request: Request, round_id: Id) -> Response:
 
 @router.post("/admin/rounds/{round_id}/publish", name="admin_results_publish")
 def admin_results_publish(request: Request, round_id: Id) -> Response:
-    return _round_action(request, round_id, rs.publish_results, "results")
+    """Publish the latest scorecard; the confirmation says whether appeals can still be filed
+    (the window runs from the first publication, so a reissue after it closed does not reopen it)."""
+    ctx = ctx_of(request)
+    with ctx.write_session() as s:
+        rnd = views_admin.get_round(s, round_id)
+        rs.publish_results(s, rnd, actor=who(request).actor, now=ctx.now())
+        window = views.appeal_window(s, rnd, ctx.now())
+    return back(f"/admin/rounds/{round_id}", "results" if window["open"] else "results_closed")
 
 
 @router.post("/admin/appeals/{appeal_id}/decide", name="admin_appeal_decide")

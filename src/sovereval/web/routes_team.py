@@ -30,7 +30,7 @@ def team_home(request: Request) -> Response:
     user = who(request).user
     assert user is not None
     with ctx.store.session() as s:
-        data = views_team.dashboard(s, user)
+        data = views_team.dashboard(s, user, ctx.now())
     return page(request, "team.html", **data)
 
 
@@ -194,7 +194,7 @@ def _appeal_page(request: Request, number: int, outcome: dict[str, str] | None) 
     with ctx.store.session() as s:
         c = views_team.consortium_of(s, user)
         rnd = views_team.round_of_team(s, c, number)
-        window = views.appeal_window(s, rnd)
+        window = views.appeal_window(s, rnd, ctx.now())
         appeals = views_team.appeals_in_round(s, c, rnd)
     status = 422 if outcome and outcome["status"] == "rejected_late" else 200
     return page(

@@ -83,8 +83,12 @@ class TeamResultOut(BaseModel):
     rank_upper: int = Field(
         description="Best rank consistent with the intervals: 1 + teams certainly ahead."
     )
-    rank_best: int = Field(description="Same as rank_upper.")
-    rank_worst: int = Field(description="Teams minus those certainly behind.")
+    rank_best: int | None = Field(
+        description="Same as rank_upper; null for a disqualified team (not ranked)."
+    )
+    rank_worst: int | None = Field(
+        description="Eligible teams minus those certainly behind; null when disqualified."
+    )
     total: float
     total_lo: float
     total_hi: float

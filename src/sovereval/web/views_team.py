@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -33,7 +34,7 @@ def round_of_team(s: Session, c: m.Consortium, number: int) -> m.Round:
     return r
 
 
-def dashboard(s: Session, user: User) -> dict[str, Any]:
+def dashboard(s: Session, user: User, now: datetime) -> dict[str, Any]:
     c = consortium_of(s, user)
     subs: list[dict[str, Any]] = []
     for sub, rnd in s.execute(
@@ -74,7 +75,7 @@ def dashboard(s: Session, user: User) -> dict[str, Any]:
     windows = []
     for number in sorted({int(x["round"]) for x in subs}):
         rnd = round_of_team(s, c, number)
-        w = views.appeal_window(s, rnd)
+        w = views.appeal_window(s, rnd, now)
         windows.append({"round": number, **w})
     return {
         "consortium": {"id": c.id, "name": c.name, "status": c.status, "members": c.members},
