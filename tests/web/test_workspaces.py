@@ -475,3 +475,17 @@ def test_an_earlier_rounds_amendment_is_not_flagged_in_a_later_round(web: WebEnv
     )
     public = web.client.get(f"/programmes/{web.ids['programme']}/rounds/2/rules").text
     assert "Changed after the round opened." not in public
+
+
+def test_favicon_head_and_the_openapi_bearer_scheme(web: WebEnv) -> None:
+    ico = web.client.get("/favicon.ico")
+    assert ico.status_code == 200 and ico.headers["content-type"] == "image/x-icon"
+    assert ico.content[:4] == b"\x00\x00\x01\x00"  # ICO header
+    head = web.client.head("/")
+    assert head.status_code == 200 and head.content == b""
+    schema = web.client.get("/openapi.json").json()
+    assert schema["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
+    me = schema["paths"]["/api/v1/me"]["get"]["security"]
+    assert me == [{"bearer": []}]
+    public = schema["paths"]["/api/v1/programmes"]["get"]["security"]
+    assert {} in public  # anonymous allowed

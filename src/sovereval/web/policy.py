@@ -69,6 +69,7 @@ POLICY: Mapping[str, Rule] = {
     "openapi": _r(EVERYONE, why="API schema, no data"),
     # -- public pages ---------------------------------------------------------------------
     "home": _r(EVERYONE),
+    "favicon": _r(EVERYONE, why="bundled icon, no data"),
     "healthz": _r(EVERYONE),
     "readyz": _r(EVERYONE, why="database reachable and migrated; no data"),
     "programme": _r(EVERYONE, why="published data only"),

@@ -8,10 +8,17 @@ transparency report and ledger verification are cached by the ledger head.
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Form, Query, Request
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.responses import (
+    FileResponse,
+    HTMLResponse,
+    JSONResponse,
+    RedirectResponse,
+    Response,
+)
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
@@ -30,9 +37,10 @@ from sovereval.web.pages import HOME_OF_ROLE, Id, page, safe_next, who
 from sovereval.web.policy import ACCOUNT_EVENT_PREFIXES, STAFF
 
 router = APIRouter(include_in_schema=False)
+STATIC = Path(__file__).parent / "static"
 
 
-@router.get("/", name="home", response_class=HTMLResponse)
+@router.api_route("/", methods=["GET", "HEAD"], name="home", response_class=HTMLResponse)
 def home(request: Request) -> Response:
     ctx = ctx_of(request)
     with ctx.store.session() as s:
@@ -202,6 +210,16 @@ def report(request: Request, programme_id: Id) -> Response:
                 r["rules"] = [v for v in r["rules"] if v["status"] != "draft"]
             html = ctx.cache.put(key, render_report(data))
     return HTMLResponse(html, headers={"Cache-Control": "public, max-age=30"})
+
+
+@router.get("/favicon.ico", name="favicon")
+def favicon() -> Response:
+    """The site icon browsers ask for at the root (a 32 px ICO bundled with the package)."""
+    return FileResponse(
+        STATIC / "favicon.ico",
+        media_type="image/x-icon",
+        headers={"Cache-Control": "public, max-age=86400"},
+    )
 
 
 LEDGER_PAGE = 25
