@@ -154,7 +154,7 @@ def test_team_files_an_appeal_in_time_and_is_refused_late(
     assert page.url.endswith("/team")
     page.screenshot(path=str(shots / "team-dashboard.png"), full_page=True)
     page.click("a:has-text('File or view appeals')")
-    assert "2026-01-26T09:00 UTC" in page.locator("#deadline").inner_text()
+    assert "2026-01-26 09:00 UTC" in page.locator("#deadline").inner_text()
     page.fill("textarea[name=text]", "Our expert-review score used an outdated rubric version.")
     page.click("button:has-text('File appeal')")  # htmx posts and swaps <main>
     page.wait_for_selector("#appeal-accepted")
