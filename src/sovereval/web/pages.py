@@ -51,6 +51,7 @@ FLASH = {
     "wildcard": "Wild-card call opened.",
     "wildcard_decided": "Wild-card call decided.",
     "user": "User created.",
+    "result": "Result recorded.",
     "roster": "Arena roster frozen: the round's models now sit behind random aliases; battles run while the round is open.",
     "enrolled": "Panelist enrolled in this round's panel.",
     "submission": "Submission registered. Upload the technical report, training logs and checkpoint list below.",

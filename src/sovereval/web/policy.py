@@ -123,6 +123,7 @@ POLICY: Mapping[str, Rule] = {
     "admin_roster_freeze": _r(ADMIN, limit="write", why="arena.freeze_roster; once per round"),
     "admin_panelist_enrol": _r(ADMIN, limit="write"),
     "admin_scorecard_compute": _r(STAFF, limit="write"),
+    "admin_result_record": _r(STAFF, subject="submission", limit="write"),
     "admin_results_publish": _r(ADMIN, limit="write"),
     "admin_appeal_decide": _r(ADMIN, limit="write"),
     "admin_allocate": _r(ADMIN, limit="write"),

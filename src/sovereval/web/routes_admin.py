@@ -289,6 +289,37 @@ def admin_round_amend(
     return back(f"/admin/rounds/{round_id}", "amended")
 
 
+@router.post("/admin/submissions/{submission_id}/results", name="admin_result_record")
+def admin_result_record(
+    request: Request,
+    submission_id: Id,
+    part: str = Form(pattern=r"^[A-Za-z0-9_.-]{1,64}$"),
+    subject: str = Form("model", pattern="^(model|target)$"),
+    value: float = Form(ge=-1e12, le=1e12),
+    lo: float = Form(ge=-1e12, le=1e12),
+    hi: float = Form(ge=-1e12, le=1e12),
+    source: str = Form("", max_length=2000),
+) -> Response:
+    """Record (or replace, before publication) one raw scoring input, with its interval."""
+    from sovereval.competition.scoring import Measurement
+
+    ctx = ctx_of(request)
+    with ctx.write_session() as s:
+        sub = svc.get_submission(s, submission_id)
+        svc.record_result(
+            s,
+            sub,
+            part,
+            Measurement(value, lo, hi),
+            subject=subject,
+            source=source.strip(),
+            actor=who(request).actor,
+            now=ctx.now(),
+        )
+        rid = sub.round_id
+    return back(f"/admin/rounds/{rid}", "result")
+
+
 @router.post("/admin/rounds/{round_id}/scorecard", name="admin_scorecard_compute")
 def admin_scorecard_compute(request: Request, round_id: Id) -> Response:
     return _round_action(request, round_id, rs.compute_scorecard, "computed")

@@ -163,6 +163,7 @@ def round_admin(s: Session, rnd: m.Round) -> dict[str, Any]:
             "advance_slots": rnd.advance_slots,
         },
         "versions": views.rule_versions(s, rnd, public=False),
+        "parts": [p.key for p in svc.ruleset_of(current).parts] + ["expert", "user"],
         "current_rules": json.dumps(current.content, indent=2, ensure_ascii=False),
         "current_status": current.status,
         "submissions": subs,

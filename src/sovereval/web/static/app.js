@@ -32,6 +32,14 @@
     if (question && !window.confirm(question)) ev.preventDefault();
   }, true);
 
+  // The result form posts to the chosen submission's address.
+  document.addEventListener("change", function (ev) {
+    var el = ev.target;
+    if (el && el.id === "result-submission" && el.form) {
+      el.form.action = "/admin/submissions/" + encodeURIComponent(el.value) + "/results";
+    }
+  });
+
   document.addEventListener("DOMContentLoaded", function () { drawAll(document); });
   document.addEventListener("htmx:afterSettle", function (ev) { drawAll(ev.target); });
 })();
