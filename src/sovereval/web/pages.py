@@ -29,7 +29,10 @@ def page(request: Request, template: str, status: int = 200, **data: Any) -> HTM
     html = ctx_of(request).render(request, template, data)
     p = getattr(request.state, "principal", None)
     private = p is not None and p.user is not None
-    headers = {"Cache-Control": "private, no-store" if private else "public, max-age=30"}
+    headers = {
+        "Cache-Control": "private, no-store" if private else "public, max-age=30",
+        "Vary": "Accept-Language, Cookie",  # the page language follows both
+    }
     return HTMLResponse(html, status_code=status, headers=headers)
 
 

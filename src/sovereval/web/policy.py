@@ -70,6 +70,7 @@ POLICY: Mapping[str, Rule] = {
     # -- public pages ---------------------------------------------------------------------
     "home": _r(EVERYONE),
     "favicon": _r(EVERYONE, why="bundled icon, no data"),
+    "language": _r(EVERYONE, why="sets the interface-language cookie only"),
     "healthz": _r(EVERYONE),
     "readyz": _r(EVERYONE, why="database reachable and migrated; no data"),
     "programme": _r(EVERYONE, why="published data only"),

@@ -23,13 +23,13 @@ from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from sovereval.competition import service as svc
-from sovereval.errors import AuthenticationError
+from sovereval.errors import AuthenticationError, NotFoundError
 from sovereval.ledger.chain import to_jsonl
 from sovereval.ledger.log import head_hash, iter_events, verify_store
 from sovereval.report.transparency import render_report, report_data
 from sovereval.store import models as m
 from sovereval.store.web_models import User
-from sovereval.web import csrf, views
+from sovereval.web import csrf, i18n, views
 from sovereval.web import users_service as users
 from sovereval.web.auth import ctx_of
 from sovereval.web.context import WebContext
@@ -140,18 +140,22 @@ async def leaderboard(request: Request, programme_id: Id) -> Response:
     database round trip or a thread hop, while the worker's view of "newest" is fresh."""
     ctx = ctx_of(request)
     anonymous = who(request).user is None and not request.query_params
+    lang = i18n.negotiate(
+        request.cookies.get(i18n.COOKIE), request.headers.get("accept-language", "")
+    )
+    headers = {"Cache-Control": "public, max-age=30", "Vary": "Accept-Language, Cookie"}
     if anonymous:
         ref = cached_ref(ctx, programme_id)
-        html = ctx.cache.get(("leaderboard.html", ref)) if ref is not None else None
+        html = ctx.cache.get(("leaderboard.html", ref, lang)) if ref is not None else None
         if html is not None:
-            return HTMLResponse(html, headers={"Cache-Control": "public, max-age=30"})
+            return HTMLResponse(html, headers=headers)
     card_id, data = await run_in_threadpool(leaderboard_data, ctx, programme_id)
     if anonymous and card_id is not None:
-        key = ("leaderboard.html", card_id)
+        key = ("leaderboard.html", card_id, lang)
         html = ctx.cache.get(key)
         if html is None:
             html = ctx.cache.put(key, bytes(page(request, "leaderboard.html", **data).body))
-        return HTMLResponse(html, headers={"Cache-Control": "public, max-age=30"})
+        return HTMLResponse(html, headers=headers)
     return page(request, "leaderboard.html", **data)
 
 
@@ -220,6 +224,26 @@ def favicon() -> Response:
         media_type="image/x-icon",
         headers={"Cache-Control": "public, max-age=86400"},
     )
+
+
+@router.get("/language/{code}", name="language")
+def language(request: Request, code: str, next: str = Query("/", max_length=500)) -> Response:
+    """The language switch: remember the choice in a cookie and go back to the page."""
+    if code not in i18n.LOCALES:
+        raise NotFoundError(
+            f"no interface language '{code}'; choose one of {', '.join(i18n.LOCALES)}"
+        )
+    resp = RedirectResponse(safe_next(next, "/"), status_code=303)
+    resp.set_cookie(
+        i18n.COOKIE,
+        code,
+        max_age=365 * 86400,
+        httponly=True,
+        samesite="lax",
+        secure=ctx_of(request).settings.secure_cookies,
+        path="/",
+    )
+    return resp
 
 
 LEDGER_PAGE = 25
