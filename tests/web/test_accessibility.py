@@ -59,7 +59,9 @@ def _pages(env: WebEnv, role: str) -> list[str]:
 USERS = {"team": "gyeol", "expert": "expert1", "panelist": "panel1", "admin": "minister"}
 
 
-@pytest.mark.parametrize("role", ["public", "team", "expert", "panelist", "admin"])
+@pytest.mark.parametrize(
+    "role", ["public", "team", "expert", "panelist", "admin", "public@ko", "panelist@ko", "team@ko"]
+)
 def test_every_page_passes_axe_at_desktop_and_phone_width(
     live: tuple[WebEnv, str],  # noqa: F811
     browser: Any,  # noqa: F811
@@ -68,18 +70,27 @@ def test_every_page_passes_axe_at_desktop_and_phone_width(
     role: str,
 ) -> None:
     env, base = live
+    role, _, lang = role.partition("@")
     if role == "expert":
         review_setup(env)
     errors: list[str] = []
     found: list[str] = []
     for label, viewport in WIDTHS.items():
-        page = _page(browser, errors, viewport=viewport, is_mobile=label == "phone")
+        page = _page(
+            browser,
+            errors,
+            viewport=viewport,
+            is_mobile=label == "phone",
+            locale="ko-KR" if lang == "ko" else "en-GB",
+        )
         if role != "public":
             _login(page, base, USERS[role])
         for path in _pages(env, role):
             page.goto(base + path)
             page.wait_for_load_state("networkidle")
-            name = f"{role}-{path.strip('/').replace('/', '-') or 'home'}-{label}.png"
+            name = f"{role}-{path.strip('/').replace('/', '-') or 'home'}-{label}{lang and '-' + lang}.png"
+            if lang == "ko" and not path.endswith("/report"):  # the report is English only
+                assert page.locator("html").get_attribute("lang") == "ko", path
             page.screenshot(path=str(shots / name), full_page=True)
             found += [f"{role} {label} {path}: {v}" for v in violations(page, axe)]
             if label == "phone":

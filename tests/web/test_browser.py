@@ -112,7 +112,7 @@ def _login(page: Any, base: str, user: str) -> None:
     page.goto(f"{base}/login")
     page.fill("input[name=username]", user)
     page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]:has-text('Sign in')")
+    page.click("main form[action='/login'] button[type=submit]")
     page.wait_for_load_state("networkidle")
 
 

@@ -59,7 +59,7 @@ class Journey:
         self.page.goto(f"{self.base}/login")
         self.page.fill("input[name=username]", user)
         self.page.fill("input[name=password]", PASSWORD)
-        self.page.click("button[type=submit]:has-text('Sign in')")
+        self.page.click("main form[action='/login'] button[type=submit]")
         self.check(f"signed-in-{user}")
 
     def done(self) -> None:
