@@ -28,3 +28,14 @@ def test_korean_team_names_are_text_in_both_report_charts() -> None:
         labels = re.findall(r"<text[^>]*>([^<]*)</text>", svg)
         assert "결 컨소시엄" in labels and "한빛 AI" in labels
         assert "Noto Sans KR" in svg  # a Korean font first in the family list
+
+
+def test_disqualified_teams_get_no_plausible_rank_in_the_report(web: object) -> None:
+    from tests.web.conftest import WebEnv
+
+    assert isinstance(web, WebEnv)
+    html = web.client.get(f"/programmes/{web.ids['programme']}/report").text
+    row = next(r for r in html.split("<tr>") if "Nuri Systems" in r and "Nuri-VL-30B" in r)
+    assert '<td class="num">—</td>' in row
+    svg = rank_interval_svg([_team("결 컨소시엄", 1, 88.0), _team("Nuri", 2, 81.0, "disqualify")])
+    assert "Nuri" not in svg and "결 컨소시엄" in svg

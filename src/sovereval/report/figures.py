@@ -103,6 +103,7 @@ def rank_interval_svg(teams: Sequence[Mapping[str, Any]]) -> str:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    teams = [t for t in teams if t.get("decision") != "disqualify"]  # not ranked
     fig, ax = plt.subplots(figsize=(7.5, 0.45 * len(teams) + 1.0))
     for y, t in enumerate(teams[::-1]):
         ax.plot([t["rank_upper"], t["rank"]], [y, y], color="#4a5568", lw=3, solid_capstyle="round")
