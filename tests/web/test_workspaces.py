@@ -489,3 +489,11 @@ def test_favicon_head_and_the_openapi_bearer_scheme(web: WebEnv) -> None:
     assert me == [{"bearer": []}]
     public = schema["paths"]["/api/v1/programmes"]["get"]["security"]
     assert {} in public  # anonymous allowed
+
+
+def test_round_page_names_the_one_rule_that_decides_who_advances(web: WebEnv) -> None:
+    page = web.client.get(f"/admin/rounds/{web.ids['round1']}", headers=_admin(web)[0]).text
+    rule = page.split('id="decision-rule"')[1].split("</p>")[0]
+    # the sample's rule set eliminates the lowest eligible team (eliminate_lowest = 1)
+    assert "the 1 lowest-ranked eligible team(s) are eliminated" in rule
+    assert " advance ·" not in page  # the round's unused slots figure is not shown as a rule

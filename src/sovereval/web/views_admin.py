@@ -164,6 +164,7 @@ def round_admin(s: Session, rnd: m.Round) -> dict[str, Any]:
         },
         "versions": views.rule_versions(s, rnd, public=False),
         "parts": [p.key for p in svc.ruleset_of(current).parts] + ["expert", "user"],
+        "decision_rule": decision_rule(svc.ruleset_of(current)),
         "current_rules": json.dumps(current.content, indent=2, ensure_ascii=False),
         "current_status": current.status,
         "submissions": subs,
@@ -173,6 +174,20 @@ def round_admin(s: Session, rnd: m.Round) -> dict[str, Any]:
         "equality": equality,
         "consortia": consortia,
     }
+
+
+def decision_rule(rules: RuleSet) -> str:
+    """The one rule that decides who advances, in words (the rule set's advancement)."""
+    a = rules.advancement
+    if a.eliminate_lowest is not None:
+        how = f"the {a.eliminate_lowest} lowest-ranked eligible team(s) are eliminated"
+    else:
+        how = f"the top {a.advance_count} eligible team(s) advance"
+    extra = f"; a total below {a.min_total:g} is eliminated" if a.min_total is not None else ""
+    return (
+        f"Decided by rule set {rules.name} v{rules.version} (advancement): {how}{extra}; "
+        "disqualified teams never advance."
+    )
 
 
 def arena_admin(s: Session, rnd: m.Round) -> dict[str, Any]:
