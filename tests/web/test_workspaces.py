@@ -497,3 +497,53 @@ def test_round_page_names_the_one_rule_that_decides_who_advances(web: WebEnv) ->
     # the sample's rule set eliminates the lowest eligible team (eliminate_lowest = 1)
     assert "the 1 lowest-ranked eligible team(s) are eliminated" in rule
     assert " advance ·" not in page  # the round's unused slots figure is not shown as a rule
+
+
+def test_expert_and_organiser_request_a_provenance_run(web: WebEnv) -> None:
+    rv = review_setup(web)
+    session = web.session_for("expert1")
+    page = web.client.get(f"/expert/submissions/{rv.assigned}", headers=web.cookie(session)).text
+    assert 'id="no-provenance"' in page and 'id="request-provenance"' in page
+    r = web.client.post(
+        f"/expert/submissions/{rv.assigned}/provenance-request",
+        data={"csrf_token": web.form_token(session)},
+        headers=web.cookie(session),
+    )
+    assert r.status_code == 303
+    h, tok = _admin(web)
+    admin = web.client.get(f"/admin/rounds/{web.ids['round1']}", headers=h).text
+    listed = admin.split('id="provenance-requests"')[1].split("</ul>")[0]
+    assert f"Submission #{rv.assigned}: requested by expert1" in listed
+    r = web.client.post(
+        f"/admin/submissions/{rv.other}/provenance-request",
+        data={"csrf_token": tok, "reason": "the report cites a foreign encoder"},
+        headers=h,
+    )
+    assert r.status_code == 303
+    # a run recorded afterwards closes the request
+    web.clock.t += timedelta(hours=1)
+    with web.store.session() as s:
+        svc.record_provenance(
+            s,
+            svc.get_submission(s, rv.assigned),
+            reference="ref",
+            verdict="independent",
+            gate_failed=False,
+            reason="no match",
+            report={},
+            actor="t",
+            now=web.clock(),
+        )
+    admin = web.client.get(f"/admin/rounds/{web.ids['round1']}", headers=h).text
+    listed = admin.split('id="provenance-requests"')[1].split("</ul>")[0]
+    assert (
+        f"#{rv.assigned}:" not in listed
+        and f"Submission #{rv.other}: requested by minister" in listed
+    )
+    # the expert cannot ask for a submission not assigned to them
+    other = web.client.post(
+        f"/expert/submissions/{rv.other}/provenance-request",
+        data={"csrf_token": web.form_token(session)},
+        headers=web.cookie(session),
+    )
+    assert other.status_code == 404

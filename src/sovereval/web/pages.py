@@ -54,6 +54,7 @@ FLASH = {
     "wildcard": "Wild-card call opened.",
     "wildcard_decided": "Wild-card call decided.",
     "user": "User created.",
+    "provenance_requested": "Provenance run requested; the request is in the ledger and on the organisers' round page.",
     "result": "Result recorded.",
     "roster": "Arena roster frozen: the round's models now sit behind random aliases; battles run while the round is open.",
     "enrolled": "Panelist enrolled in this round's panel.",

@@ -97,6 +97,7 @@ POLICY: Mapping[str, Rule] = {
     "expert_home": _r(EXPERT, why="assigned submissions only"),
     "expert_submission": _r(EXPERT, subject="submission", why="evidence packet; blind per rules"),
     "expert_review_save": _r(EXPERT, subject="submission", limit="write"),
+    "expert_provenance_request": _r(EXPERT, subject="submission", limit="write"),
     "expert_review_edit": _r(EXPERT, subject="submission", limit="write"),
     # -- arena: the caller's own battles only (404 otherwise); identities only after a vote -----
     "arena_home": _r(PANELIST, why="no model identities before a vote"),
@@ -125,6 +126,7 @@ POLICY: Mapping[str, Rule] = {
     "admin_panelist_enrol": _r(ADMIN, limit="write"),
     "admin_scorecard_compute": _r(STAFF, limit="write"),
     "admin_result_record": _r(STAFF, subject="submission", limit="write"),
+    "admin_provenance_request": _r(STAFF, subject="submission", limit="write"),
     "admin_results_publish": _r(ADMIN, limit="write"),
     "admin_appeal_decide": _r(ADMIN, limit="write"),
     "admin_allocate": _r(ADMIN, limit="write"),

@@ -289,6 +289,23 @@ def admin_round_amend(
     return back(f"/admin/rounds/{round_id}", "amended")
 
 
+@router.post(
+    "/admin/submissions/{submission_id}/provenance-request", name="admin_provenance_request"
+)
+def admin_provenance_request(
+    request: Request, submission_id: Id, reason: str = Form("", max_length=2000)
+) -> Response:
+    """Ask the provenance office for a run of this submission (recorded in the ledger)."""
+    from sovereval.review import requests
+
+    ctx = ctx_of(request)
+    with ctx.write_session() as s:
+        sub = svc.get_submission(s, submission_id)
+        requests.request_run(s, sub, reason=reason, actor=who(request).actor, now=ctx.now())
+        rid = sub.round_id
+    return back(f"/admin/rounds/{rid}", "provenance_requested")
+
+
 @router.post("/admin/submissions/{submission_id}/results", name="admin_result_record")
 def admin_result_record(
     request: Request,

@@ -14,6 +14,7 @@ from sovereval.competition import service as svc
 from sovereval.competition import support_service as sup
 from sovereval.competition.rules import RuleSet, default_ruleset
 from sovereval.errors import InputError, NotFoundError, SovereValError
+from sovereval.review import requests as review_requests
 from sovereval.store import models as m
 from sovereval.store.web_models import User
 from sovereval.web import users_service, views, views_team
@@ -165,6 +166,9 @@ def round_admin(s: Session, rnd: m.Round) -> dict[str, Any]:
         "versions": views.rule_versions(s, rnd, public=False),
         "parts": [p.key for p in svc.ruleset_of(current).parts] + ["expert", "user"],
         "decision_rule": decision_rule(svc.ruleset_of(current)),
+        "provenance_requests": [
+            {**q, "at": views.when(q["at"])} for q in review_requests.open_requests(s, rnd.id)
+        ],
         "current_rules": json.dumps(current.content, indent=2, ensure_ascii=False),
         "current_status": current.status,
         "submissions": subs,

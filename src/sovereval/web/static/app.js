@@ -38,6 +38,9 @@
     if (el && el.id === "result-submission" && el.form) {
       el.form.action = "/admin/submissions/" + encodeURIComponent(el.value) + "/results";
     }
+    if (el && el.id === "provenance-submission" && el.form) {
+      el.form.action = "/admin/submissions/" + encodeURIComponent(el.value) + "/provenance-request";
+    }
   });
 
   document.addEventListener("DOMContentLoaded", function () { drawAll(document); });
