@@ -77,9 +77,18 @@ def browser() -> Iterator[Any]:
         b.close()
 
 
-def _page(browser: Any, errors: list[str], **kw: Any) -> Any:
+def _page(browser: Any, errors: list[str], dialogs: list[str] | None = None, **kw: Any) -> Any:
+    """A page that fails on console errors and external requests, and accepts every
+    confirmation dialog (recording its question in ``dialogs`` when given)."""
     ctx = browser.new_context(**kw)
     page = ctx.new_page()
+
+    def _dialog(d: Any) -> None:
+        if dialogs is not None:
+            dialogs.append(d.message)
+        d.accept()
+
+    page.on("dialog", _dialog)
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     page.on("pageerror", lambda e: errors.append(str(e)))
     # Offline proof: any request leaving loopback is an error.
@@ -103,7 +112,7 @@ def _login(page: Any, base: str, user: str) -> None:
     page.goto(f"{base}/login")
     page.fill("input[name=username]", user)
     page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]:has-text('Sign in')")
+    page.click("main form[action='/login'] button[type=submit]")
     page.wait_for_load_state("networkidle")
 
 
@@ -145,7 +154,7 @@ def test_team_files_an_appeal_in_time_and_is_refused_late(
     assert page.url.endswith("/team")
     page.screenshot(path=str(shots / "team-dashboard.png"), full_page=True)
     page.click("a:has-text('File or view appeals')")
-    assert "2026-01-26T09:00 UTC" in page.locator("#deadline").inner_text()
+    assert "2026-01-26 09:00 UTC" in page.locator("#deadline").inner_text()
     page.fill("textarea[name=text]", "Our expert-review score used an outdated rubric version.")
     page.click("button:has-text('File appeal')")  # htmx posts and swaps <main>
     page.wait_for_selector("#appeal-accepted")

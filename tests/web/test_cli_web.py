@@ -91,3 +91,71 @@ def test_user_add_and_token(tmp_path: Path) -> None:
     assert isinstance(r.exception, InputError) and "--consortium" in str(r.exception)
     listing = runner.invoke(app, ["user", "list", "--json"])
     assert '"username": "alice"' in listing.output
+
+
+def test_user_tokens_revoke_deactivate_and_reset_from_the_cli(tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    db = tmp_path / "u.db"
+    Store(f"sqlite:///{db}").dispose()
+    runner, app = CliRunner(), _root(db)
+    env = {"SOVEREVAL_PASSWORD": "a sufficiently long one"}
+    assert runner.invoke(app, ["user", "add", "alice", "--role", "admin"], env=env).exit_code == 0
+    token = runner.invoke(app, ["user", "token", "alice", "--name", "ci", "--days", "7"]).output
+    token = token.strip()
+    listing = runner.invoke(app, ["user", "tokens", "alice", "--json"])
+    assert listing.exit_code == 0, listing.output
+    assert (
+        '"state": "active"' in listing.output
+        and '"expires_at": "2026-01-22T09:00' in listing.output
+    )
+    st = Store(f"sqlite:///{db}")
+    with st.session() as s:
+        assert users.user_for_token(s, token, AT + timedelta(days=6)) is not None
+        assert users.user_for_token(s, token, AT + timedelta(days=7)) is None  # expired
+    r = runner.invoke(app, ["user", "revoke-token", "1"])
+    assert r.exit_code == 0 and "revoked" in r.output
+    with st.session() as s:
+        assert users.user_for_token(s, token, AT) is None
+    assert runner.invoke(app, ["user", "revoke-token", "99"]).exit_code != 0
+    assert runner.invoke(app, ["user", "deactivate", "alice"]).exit_code == 0
+    with st.session() as s:
+        assert users.get_user(s, "alice").active is False
+    assert runner.invoke(app, ["user", "activate", "alice"]).exit_code == 0
+    r = runner.invoke(
+        app,
+        ["user", "reset-password", "alice"],
+        env={"SOVEREVAL_PASSWORD": "another long passphrase"},
+    )
+    assert r.exit_code == 0, r.output
+    with st.session() as s:
+        users.login(s, "alice", "another long passphrase", now=AT)
+    st.dispose()
+
+
+def test_review_evidence_upload_from_the_cli(demo_db: Path, tmp_path: Path) -> None:
+    import hashlib
+    import shutil
+
+    from sovereval.cli import review as review_cli
+
+    db = tmp_path / "d.db"
+    shutil.copy(demo_db, db)
+    root = typer.Typer()
+
+    @root.callback()
+    def cb(ctx: typer.Context) -> None:
+        ctx.obj = Context(Settings(db_url=f"sqlite:///{db}"), "cli-admin", AT)
+
+    root.add_typer(review_cli.app, name="review")
+    log = tmp_path / "train.jsonl"
+    log.write_text('{"step": 1, "loss": 9.1}\n', encoding="utf-8")
+    r = CliRunner().invoke(
+        root, ["review", "evidence", "1", str(log), "--kind", "training_log", "--json"]
+    )
+    assert r.exit_code == 0, r.output
+    assert hashlib.sha256(log.read_bytes()).hexdigest() in r.output
+    binary = tmp_path / "w.bin"
+    binary.write_bytes(b"\xff\x00\x81")
+    bad = CliRunner().invoke(root, ["review", "evidence", "1", str(binary), "--kind", "other"])
+    assert isinstance(bad.exception, InputError) and "UTF-8" in str(bad.exception)

@@ -180,3 +180,47 @@ def aggregate_cmd(
             )
     if a.flagged:
         raise typer.Exit(2)
+
+
+@app.command("evidence")
+def evidence_cmd(
+    ctx: typer.Context,
+    submission_id: int = typer.Argument(
+        ..., help="Submission id (see: sovereval submission list)."
+    ),
+    file: Path = typer.Argument(..., help="UTF-8 text file: report, log or checkpoint list."),
+    kind: str = typer.Option(
+        ..., "--kind", help="technical_report, training_log, checkpoint_list or other."
+    ),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Upload a team's technical report, training log or checkpoint list for the reviewers."""
+    from sovereval.review import service as review
+
+    c = ctx_of(ctx)
+    try:
+        data = file.read_bytes()
+    except OSError as exc:
+        raise InputError(f"{file}: {exc.strerror or exc}") from exc
+    with c.store.session() as s:
+        row = review.upload_evidence(
+            s,
+            svc.get_submission(s, submission_id),
+            kind,
+            file.name,
+            data,
+            actor=c.actor,
+            now=c.now(),
+        )
+        out = {
+            "key": f"evidence-{row.id}",
+            "kind": row.kind,
+            "sha256": row.sha256,
+            "bytes": row.size,
+        }
+    if as_json:
+        emit_json(out)
+        return
+    console.print(
+        f"{out['key']} {out['kind']} {out['bytes']} bytes sha256 {out['sha256']}", highlight=False
+    )

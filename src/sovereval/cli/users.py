@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from datetime import UTC, timedelta
 
 import typer
 from sqlalchemy import select
@@ -69,14 +70,102 @@ def token(
     ctx: typer.Context,
     username: str = typer.Argument(...),
     name: str = typer.Option(..., "--name", help="What the token is for (shown in listings)."),
+    days: int = typer.Option(
+        90,
+        "--days",
+        min=1,
+        max=366,
+        help="Days until the token expires.",
+        envvar="SOVEREVAL_TOKEN_DAYS",
+    ),
 ) -> None:
-    """Issue an API token; it is printed once and only its hash is stored."""
+    """Issue an API token; it is printed once and only its hash is stored. Tokens expire."""
     c = ctx_of(ctx)
     with c.store.session() as s:
         _row, plain = users.issue_token(
-            s, users.get_user(s, username), name, actor=c.actor, now=c.now()
+            s,
+            users.get_user(s, username),
+            name,
+            ttl=timedelta(days=days),
+            actor=c.actor,
+            now=c.now(),
         )
     sys.stdout.write(plain + "\n")
+
+
+@app.command("tokens")
+def tokens(
+    ctx: typer.Context, username: str = typer.Argument(...), as_json: bool = JsonOpt
+) -> None:
+    """List a user's API tokens (id, name, prefix, expiry, state); never the tokens themselves."""
+    c = ctx_of(ctx)
+    now = c.now()
+    with c.store.session() as s:
+        rows = []
+        for t in users.tokens_of(s, users.get_user(s, username)):
+            exp = t.expires_at.replace(tzinfo=t.expires_at.tzinfo or UTC) if t.expires_at else None
+            state = "revoked" if t.revoked_at else "expired" if exp and exp <= now else "active"
+            rows.append(
+                {
+                    "id": t.id,
+                    "name": t.name,
+                    "prefix": t.prefix,
+                    "expires_at": exp.isoformat() if exp else None,
+                    "state": state,
+                }
+            )
+    if as_json:
+        emit_json(rows)
+        return
+    for r in rows:
+        console.print(
+            f"{r['id']:>5} {r['name']:<20} {r['prefix']}… {r['state']:<8} until {r['expires_at']}",
+            highlight=False,
+        )
+
+
+@app.command("revoke-token")
+def revoke_token(ctx: typer.Context, token_id: int = typer.Argument(..., help="Token id.")) -> None:
+    """Revoke an API token (see ``sovereval user tokens``); it stops working at once."""
+    c = ctx_of(ctx)
+    with c.store.session() as s:
+        row = users.revoke_token(s, token_id, actor=c.actor, now=c.now())
+        console.print(f"token {row.id} ({row.name}) revoked", highlight=False)
+
+
+@app.command("deactivate")
+def deactivate(ctx: typer.Context, username: str = typer.Argument(...)) -> None:
+    """Deactivate a user: their sessions end and their API tokens stop working."""
+    c = ctx_of(ctx)
+    with c.store.session() as s:
+        users.set_active(s, users.get_user(s, username), False, actor=c.actor, now=c.now())
+    console.print(f"user '{username}' deactivated", highlight=False)
+
+
+@app.command("activate")
+def activate(ctx: typer.Context, username: str = typer.Argument(...)) -> None:
+    """Reactivate a deactivated user."""
+    c = ctx_of(ctx)
+    with c.store.session() as s:
+        users.set_active(s, users.get_user(s, username), True, actor=c.actor, now=c.now())
+    console.print(f"user '{username}' activated", highlight=False)
+
+
+@app.command("reset-password")
+def reset_password(
+    ctx: typer.Context,
+    username: str = typer.Argument(...),
+    password_stdin: bool = typer.Option(
+        False, "--password-stdin", help="Read the password from standard input."
+    ),
+) -> None:
+    """Set a new password (stdin, SOVEREVAL_PASSWORD or a prompt); open sessions end."""
+    c = ctx_of(ctx)
+    with c.store.session() as s:
+        users.set_password(
+            s, users.get_user(s, username), _password(password_stdin), actor=c.actor, now=c.now()
+        )
+    console.print(f"password of '{username}' reset; their sessions ended", highlight=False)
 
 
 @app.command("list")

@@ -188,6 +188,20 @@ def create_ruleset(
     return row
 
 
+def delete_draft_ruleset(s: Session, row: m.RuleSetRow, *, actor: str, now: datetime) -> None:
+    """Delete a draft rule set (nothing refers to a draft; published versions stay forever)."""
+    if row.status != "draft":
+        raise RuleViolation(
+            f"rule set {row.name} v{row.version} is {row.status}; only a draft can be deleted"
+        )
+    if s.execute(select(m.Round.id).where(m.Round.ruleset_id == row.id)).first():
+        raise RuleViolation(f"rule set {row.name} v{row.version} is used by a round")
+    body = {"ruleset": row.name, "version": row.version, "hash": row.content_hash}
+    s.delete(row)
+    s.flush()
+    _event(s, actor, "rules.draft_deleted", body, now)
+
+
 def publish_ruleset(s: Session, row: m.RuleSetRow, *, actor: str, now: datetime) -> m.RuleSetRow:
     if row.status != "draft":
         raise RuleViolation(
@@ -283,7 +297,17 @@ def amend_rules(
     changes = diff_rules(ruleset_of(cur), new_rules)
     if not changes:
         raise RuleViolation("the amendment changes nothing")
-    content = {**new_rules.to_dict(), "name": cur.name, "version": cur.version + 1}
+    # The next free version of this name: drafts of the same name keep their numbers.
+    latest = s.execute(
+        select(func.max(m.RuleSetRow.version)).where(
+            m.RuleSetRow.programme_id == cur.programme_id, m.RuleSetRow.name == cur.name
+        )
+    ).scalar()
+    content = {
+        **new_rules.to_dict(),
+        "name": cur.name,
+        "version": max(cur.version, latest or 0) + 1,
+    }
     rules = RuleSet.from_dict(content)
     row = m.RuleSetRow(
         programme_id=cur.programme_id,

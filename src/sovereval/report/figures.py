@@ -1,12 +1,57 @@
-"""Figures for reports, rendered to inline SVG with matplotlib (no network, no JavaScript)."""
+"""Figures for reports, rendered to inline SVG with matplotlib (no network, no JavaScript).
+
+Labels stay text in the SVG (``svg.fonttype = none``) instead of glyph outlines: matplotlib's
+bundled DejaVu Sans has no Hangul, so outlines of Korean team names came out as boxes. As text,
+the reader's browser draws them with its own Korean fonts (the font list below first), and the
+server needs no font packages.
+"""
 
 from __future__ import annotations
 
+import functools
 import io
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
 
 CATEGORY_COLOURS = {"benchmark": "#2b6cb0", "expert": "#2f855a", "user": "#b7791f"}
+TEXT_FONTS = [
+    "Noto Sans KR",
+    "Noto Sans CJK KR",
+    "Malgun Gothic",
+    "Apple SD Gothic Neo",
+    "NanumGothic",
+    "DejaVu Sans",
+]
+F = TypeVar("F", bound=Callable[..., str])
+
+
+def _text_labels(fn: F) -> F:
+    """Run a figure function with labels kept as text in a Hangul-first font list."""
+
+    @functools.wraps(fn)
+    def run(*args: Any, **kwargs: Any) -> str:
+        import logging
+
+        import matplotlib
+
+        matplotlib.use("Agg")
+        rc: dict[str, Any] = {
+            "svg.fonttype": "none",
+            "font.family": ["sans-serif"],
+            "font.sans-serif": TEXT_FONTS,
+        }
+        # matplotlib measures with DejaVu Sans and warns of each missing Hangul glyph; the
+        # browser draws the text, so those warnings say nothing here.
+        quiet = logging.getLogger("matplotlib.font_manager")
+        level = quiet.level
+        quiet.setLevel(logging.ERROR)
+        try:
+            with matplotlib.rc_context(rc):  # type: ignore[arg-type]
+                return fn(*args, **kwargs)
+        finally:
+            quiet.setLevel(level)
+
+    return run  # type: ignore[return-value]
 
 
 def _svg(fig: Any) -> str:
@@ -19,6 +64,7 @@ def _svg(fig: Any) -> str:
     return text[text.index("<svg") :]
 
 
+@_text_labels
 def breakdown_svg(teams: Sequence[Mapping[str, Any]]) -> str:
     """Stacked category points per team, with the total's 95% interval as an error bar."""
     import matplotlib
@@ -49,6 +95,7 @@ def breakdown_svg(teams: Sequence[Mapping[str, Any]]) -> str:
     return _svg(fig)
 
 
+@_text_labels
 def rank_interval_svg(teams: Sequence[Mapping[str, Any]]) -> str:
     """Rank and rank upper bound per team: how stable is each position?"""
     import matplotlib
@@ -56,6 +103,7 @@ def rank_interval_svg(teams: Sequence[Mapping[str, Any]]) -> str:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    teams = [t for t in teams if t.get("decision") != "disqualify"]  # not ranked
     fig, ax = plt.subplots(figsize=(7.5, 0.45 * len(teams) + 1.0))
     for y, t in enumerate(teams[::-1]):
         ax.plot([t["rank_upper"], t["rank"]], [y, y], color="#4a5568", lw=3, solid_capstyle="round")

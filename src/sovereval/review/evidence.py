@@ -14,12 +14,15 @@ from sovereval.errors import (
     InputError,
 )
 from sovereval.ledger.record import record as record_change
+from sovereval.review import blinding
 from sovereval.review.common import DEFAULT_POLICY, _rules, rubric_of
 from sovereval.review.registry import assignment_for
 from sovereval.store import evaluation_models as em
 from sovereval.store import models as m
 
 # -- evidence packets ----------------------------------------------------------------
+
+EVIDENCE_KINDS = ("technical_report", "training_log", "checkpoint_list", "other")
 
 
 def upload_evidence(
@@ -34,8 +37,8 @@ def upload_evidence(
     max_bytes: int = DEFAULT_POLICY["max_evidence_bytes"],
 ) -> em.EvidenceFile:
     """Attach a technical report or training log (UTF-8 text) to a submission."""
-    if kind not in ("technical_report", "training_log", "other"):
-        raise InputError("evidence kind must be technical_report, training_log or other")
+    if kind not in EVIDENCE_KINDS:
+        raise InputError(f"evidence kind must be one of {', '.join(EVIDENCE_KINDS)}")
     if len(data) > max_bytes:
         raise InputError(f"{filename}: {len(data)} bytes exceeds the {max_bytes}-byte limit")
     try:
@@ -95,6 +98,9 @@ def evidence_packet(s: Session, expert: str, submission_id: int) -> dict[str, An
         .scalars()
         .all()
     )
+    names = blinding.identifying_names(
+        team.name if team else None, sub.model_name, team.members if team else ()
+    )
     return {
         "submission": sub.id,
         "team": None if rubric.blind else (team.name if team else None),
@@ -121,9 +127,10 @@ def evidence_packet(s: Session, expert: str, submission_id: int) -> dict[str, An
             {
                 "key": f"evidence-{f.id}",
                 "kind": f.kind,
-                "filename": f.filename,
+                "filename": blinding.redact(f.filename, names) if rubric.blind else f.filename,
                 "sha256": f.sha256,
-                "content": f.content,
+                # blind: the experts read a copy with the team's and model's names redacted
+                "content": blinding.redact(f.content, names) if rubric.blind else f.content,
             }
             for f in files
         ],

@@ -16,7 +16,12 @@ leaks through the public ledger. This module is the slice's public face: callers
 from __future__ import annotations
 
 from sovereval.review.common import DEFAULT_POLICY, policy, rubric_of
-from sovereval.review.evidence import evidence_keys, evidence_packet, upload_evidence
+from sovereval.review.evidence import (
+    EVIDENCE_KINDS,
+    evidence_keys,
+    evidence_packet,
+    upload_evidence,
+)
 from sovereval.review.forms import edit_review_score, save_draft, submit_review
 from sovereval.review.registry import (
     assign_round,
@@ -28,6 +33,7 @@ from sovereval.review.results import RoundReview, aggregate, review_status
 
 __all__ = [
     "DEFAULT_POLICY",
+    "EVIDENCE_KINDS",
     "RoundReview",
     "aggregate",
     "assign_round",

@@ -133,8 +133,9 @@ def api_me(request: Request) -> Any:
 def api_team_submissions(request: Request) -> Any:
     u = who(request).user
     assert u is not None
-    with ctx_of(request).store.session() as s:
-        data = views_team.dashboard(s, u)
+    ctx = ctx_of(request)
+    with ctx.store.session() as s:
+        data = views_team.dashboard(s, u, ctx.now())
     return [
         {
             "id": x["id"],
@@ -145,6 +146,55 @@ def api_team_submissions(request: Request) -> Any:
         }
         for x in data["submissions"]
     ]
+
+
+@router.post(
+    "/team/submissions",
+    name="api_team_submission_create",
+    response_model=sc.SubmissionCreatedOut,
+    status_code=201,
+)
+def api_team_submission_create(request: Request, body: sc.SubmissionIn) -> Any:
+    """Register the caller's consortium's model for a round (endpoint, artefact, components)."""
+    from sovereval.web.routes_team import register
+
+    p = who(request)
+    assert p.user is not None
+    sid = register(
+        ctx_of(request),
+        p.user,
+        p.actor,
+        body.round,
+        {
+            "model": body.model,
+            "artefact": body.artefact,
+            "endpoint": body.endpoint,
+            "target_model": body.target_model,
+            "components": [c.model_dump() for c in body.components],
+        },
+    )
+    return _json({"id": sid, "model": body.model.strip(), "round": body.round}, 201)
+
+
+@router.post(
+    "/submissions/{submission_id}/evidence",
+    name="api_evidence_upload",
+    response_model=sc.EvidenceOut,
+    status_code=201,
+)
+def api_evidence_upload(request: Request, submission_id: Id, body: sc.EvidenceIn) -> Any:
+    """Attach a technical report, training log or checkpoint list; answers with its digest."""
+    from sovereval.web.routes_team import store_evidence
+
+    out = store_evidence(
+        ctx_of(request),
+        submission_id,
+        body.kind,
+        body.filename,
+        body.content.encode("utf-8"),
+        who(request).actor,
+    )
+    return _json(out, 201)
 
 
 @router.get("/submissions/{submission_id}", name="api_submission", response_model=sc.SubmissionOut)

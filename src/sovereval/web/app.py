@@ -78,6 +78,7 @@ def create_app(
         dependencies=[Depends(auth.enforce), Depends(auth.csrf_protect)],
     )
     app.state.ctx = ctx
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     errors.install(app)
     app.include_router(routes_public.router)
     app.include_router(routes_team.router)
@@ -88,6 +89,36 @@ def create_app(
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_upload_bytes)
     app.add_middleware(SecurityHeadersMiddleware, secure=settings.secure_cookies)
     return app
+
+
+def _openapi(app: FastAPI) -> dict[str, object]:
+    """The OpenAPI schema with the bearer-token scheme, and each operation's security taken
+    from the policy table: public operations accept an optional token, others require one."""
+    if app.openapi_schema:
+        return app.openapi_schema
+    from fastapi.openapi.utils import get_openapi
+
+    from sovereval.web import policy
+
+    schema = get_openapi(
+        title=app.title, version=app.version, summary=app.summary, routes=app.routes
+    )
+    components = schema.setdefault("components", {})
+    components.setdefault("securitySchemes", {})["bearer"] = {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "An API token (sov_...) issued by an administrator on /admin/users "
+        "or with `sovereval user token`. Tokens expire.",
+    }
+    names = {(path, m.lower()): name for name, path, methods in iter_routes(app) for m in methods}
+    for path, ops in schema.get("paths", {}).items():
+        for method, op in ops.items():
+            rule = policy.POLICY.get(names.get((path, method), ""))
+            if rule is None:
+                continue
+            op["security"] = [{}, {"bearer": []}] if "public" in rule.roles else [{"bearer": []}]
+    app.openapi_schema = schema
+    return schema
 
 
 def app_from_env() -> FastAPI:

@@ -96,6 +96,11 @@ async def enforce(request: Request, who: Principal = Depends(principal)) -> Prin
         raise PermissionDeniedError(f"route '{name}' has no access rule")
     if not policy.allows(rule, who.role):
         if who.user is None:
+            if request.url.path.startswith("/api/"):
+                raise AuthenticationError(
+                    "this API call needs an API token: send 'Authorization: Bearer <token>' "
+                    "(an administrator issues tokens)"
+                )
             raise AuthenticationError("sign in to see this page")
         raise PermissionDeniedError(f"the {who.role} role may not use '{name}'")
     if rule.limit is not None and ctx.limits.enabled:

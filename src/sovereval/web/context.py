@@ -21,7 +21,7 @@ from starlette.requests import Request
 
 from sovereval.settings import Settings
 from sovereval.store.db import Store
-from sovereval.web import csrf
+from sovereval.web import csrf, i18n
 from sovereval.web.ratelimit import RateLimits, TokenBuckets
 
 Clock = Callable[[], datetime]
@@ -55,14 +55,25 @@ class LruCache:
             self._data.clear()
 
 
+def _when(t: Any) -> str:
+    from sovereval.web.views import when
+
+    return when(t)
+
+
 def _env() -> Environment:
     env = Environment(
         loader=PackageLoader("sovereval.web", "templates"),
         autoescape=select_autoescape(default=True, default_for_string=True),
         trim_blocks=True,
         lstrip_blocks=True,
+        extensions=["jinja2.ext.i18n"],
     )
+    # the request's catalogue is looked up per call (a context variable), so one environment
+    # serves Korean and English requests at once
+    env.install_gettext_callables(i18n.gettext_, i18n.ngettext_, newstyle=True)  # type: ignore[attr-defined]
     env.filters["num"] = lambda x, d=2: f"{float(x):.{int(d)}f}"
+    env.filters["when"] = _when
     env.filters["attrjson"] = lambda obj: json.dumps(obj, separators=(",", ":"))
     return env
 
@@ -114,11 +125,19 @@ class WebContext:
         token = None
         if principal is not None and principal.binding:
             token = csrf.token_for(self.settings.secret_key, principal.binding)
+        lang = i18n.negotiate(
+            request.cookies.get(i18n.COOKIE), request.headers.get("accept-language", "")
+        )
         values: dict[str, Any] = {
+            "lang": lang,
             "user": user,
             "role": user.role if user else "public",
             "csrf_token": token,
             "path": request.url.path,
         }
         values.update(data)
-        return self.env.get_template(template).render(**values)
+        token_ = i18n.activate(lang)
+        try:
+            return self.env.get_template(template).render(**values)
+        finally:
+            i18n.reset(token_)

@@ -17,6 +17,7 @@ from urllib.parse import quote
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from sovereval.errors import AuthenticationError, PermissionDeniedError, SovereValError
@@ -118,6 +119,21 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
     return error_response(request, 422, message, kind="ValidationError")
 
 
+async def _integrity(request: Request, exc: Exception) -> Response:
+    """A uniqueness or reference the database refused: the request clashed with stored data.
+
+    Services check what they know first; this is the net under a race or an unchecked clash,
+    so the answer is a 409 naming the problem rather than a 500."""
+    log.warning("integrity error on %s %s: %s", request.method, request.url.path, exc)
+    return error_response(
+        request,
+        409,
+        "this clashes with something already stored (a name or version in use, or a record "
+        "still referred to); nothing was changed. Reload the page to see the current state.",
+        kind="ConflictError",
+    )
+
+
 async def _unexpected(request: Request, exc: Exception) -> Response:
     incident = secrets.token_hex(6)
     log.exception("incident %s on %s %s", incident, request.method, request.url.path)
@@ -133,6 +149,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(SovereValError, _sovereval_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(IntegrityError, _integrity)
     app.add_exception_handler(Exception, _unexpected)
 
 

@@ -29,7 +29,10 @@ def page(request: Request, template: str, status: int = 200, **data: Any) -> HTM
     html = ctx_of(request).render(request, template, data)
     p = getattr(request.state, "principal", None)
     private = p is not None and p.user is not None
-    headers = {"Cache-Control": "private, no-store" if private else "public, max-age=30"}
+    headers = {
+        "Cache-Control": "private, no-store" if private else "public, max-age=30",
+        "Vary": "Accept-Language, Cookie",  # the page language follows both
+    }
     return HTMLResponse(html, status_code=status, headers=headers)
 
 
@@ -38,17 +41,29 @@ FLASH = {
     "consortium": "Consortium added.",
     "drafted": "Rule set drafted.",
     "published": "Rule set published.",
+    "draft_deleted": "Draft rule set deleted.",
     "round": "Round created.",
     "opened": "Round opened; its rule set is frozen.",
     "closed": "Round closed.",
     "amended": "Amendment recorded; it is flagged wherever this round's results appear.",
     "computed": "Scorecard computed (not yet published).",
     "results": "Results published; the appeal window is open.",
+    "results_closed": "Results published. The appeal window has closed (it runs from the first publication), so no new appeal can be filed.",
     "decided": "Appeal decided.",
     "allocated": "Allocation recorded.",
     "wildcard": "Wild-card call opened.",
     "wildcard_decided": "Wild-card call decided.",
     "user": "User created.",
+    "provenance_requested": "Provenance run requested; the request is in the ledger and on the organisers' round page.",
+    "result": "Result recorded.",
+    "roster": "Arena roster frozen: the round's models now sit behind random aliases; battles run while the round is open.",
+    "enrolled": "Panelist enrolled in this round's panel.",
+    "submission": "Submission registered. Upload the technical report, training logs and checkpoint list below.",
+    "evidence": "Evidence uploaded; its SHA-256 digest is listed below and recorded in the ledger.",
+    "token_revoked": "API token revoked; it no longer works.",
+    "activated": "User activated.",
+    "deactivated": "User deactivated; their sessions ended and their API tokens stopped working.",
+    "password_reset": "Password reset; the user's open sessions ended.",
 }
 """Fixed confirmation messages, selected by code, so a crafted link cannot put words on a page."""
 

@@ -69,6 +69,8 @@ POLICY: Mapping[str, Rule] = {
     "openapi": _r(EVERYONE, why="API schema, no data"),
     # -- public pages ---------------------------------------------------------------------
     "home": _r(EVERYONE),
+    "favicon": _r(EVERYONE, why="bundled icon, no data"),
+    "language": _r(EVERYONE, why="sets the interface-language cookie only"),
     "healthz": _r(EVERYONE),
     "readyz": _r(EVERYONE, why="database reachable and migrated; no data"),
     "programme": _r(EVERYONE, why="published data only"),
@@ -76,19 +78,26 @@ POLICY: Mapping[str, Rule] = {
     "round_results": _r(EVERYONE, why="published scorecard only"),
     "round_rules": _r(EVERYONE, why="published, frozen and superseded versions; never drafts"),
     "report": _r(EVERYONE, why="transparency report of published results"),
-    "ledger": _r(EVERYONE, why="head hash, kinds and hashes; no payloads"),
+    "ledger": _r(EVERYONE, why="head hash, kinds and hashes; no payloads; no account events"),
+    "ledger_export": _r(STAFF, why="full JSONL export with payloads; organisers publish it"),
     "login_form": _r(EVERYONE),
     "login": _r(EVERYONE, limit="login"),
     "logout": _r(SIGNED_IN),
     # -- team --------------------------------------------------------------------------------
     "team_home": _r(TEAM, why="queried by the caller's own consortium"),
     "team_submission": _r(TEAM, subject="submission"),
+    "team_submit_form": _r(TEAM),
+    "team_submission_create": _r(TEAM, limit="write", why="for the caller's own consortium"),
+    "team_evidence_upload": _r(
+        STAFF | {"team"}, subject="submission", limit="write", why="own submission (teams)"
+    ),
     "team_appeal_form": _r(TEAM),
     "team_appeal_file": _r(TEAM, limit="write"),
     # -- expert review: assigned submissions only (subject rule + the service's own check) -------
     "expert_home": _r(EXPERT, why="assigned submissions only"),
     "expert_submission": _r(EXPERT, subject="submission", why="evidence packet; blind per rules"),
     "expert_review_save": _r(EXPERT, subject="submission", limit="write"),
+    "expert_provenance_request": _r(EXPERT, subject="submission", limit="write"),
     "expert_review_edit": _r(EXPERT, subject="submission", limit="write"),
     # -- arena: the caller's own battles only (404 otherwise); identities only after a vote -----
     "arena_home": _r(PANELIST, why="no model identities before a vote"),
@@ -105,12 +114,19 @@ POLICY: Mapping[str, Rule] = {
     "admin_ruleset_create": _r(ADMIN, limit="write"),
     "admin_ruleset": _r(STAFF),
     "admin_ruleset_publish": _r(ADMIN, limit="write"),
+    "admin_ruleset_delete": _r(
+        ADMIN, limit="write", why="drafts only (the service refuses others)"
+    ),
     "admin_round_create": _r(ADMIN, limit="write"),
     "admin_round": _r(STAFF),
     "admin_round_open": _r(ADMIN, limit="write"),
     "admin_round_close": _r(ADMIN, limit="write"),
     "admin_round_amend": _r(ADMIN, limit="write"),
+    "admin_roster_freeze": _r(ADMIN, limit="write", why="arena.freeze_roster; once per round"),
+    "admin_panelist_enrol": _r(ADMIN, limit="write"),
     "admin_scorecard_compute": _r(STAFF, limit="write"),
+    "admin_result_record": _r(STAFF, subject="submission", limit="write"),
+    "admin_provenance_request": _r(STAFF, subject="submission", limit="write"),
     "admin_results_publish": _r(ADMIN, limit="write"),
     "admin_appeal_decide": _r(ADMIN, limit="write"),
     "admin_allocate": _r(ADMIN, limit="write"),
@@ -119,6 +135,9 @@ POLICY: Mapping[str, Rule] = {
     "admin_users": _r(ADMIN),
     "admin_user_create": _r(ADMIN, limit="write"),
     "admin_token_issue": _r(ADMIN, limit="write"),
+    "admin_token_revoke": _r(ADMIN, limit="write"),
+    "admin_user_active": _r(ADMIN, limit="write"),
+    "admin_user_password": _r(ADMIN, limit="write"),
     # -- JSON API ------------------------------------------------------------------------------
     "api_programmes": _r(EVERYONE),
     "api_leaderboard": _r(EVERYONE, why="latest published scorecard only"),
@@ -127,6 +146,8 @@ POLICY: Mapping[str, Rule] = {
     "api_ledger_head": _r(EVERYONE),
     "api_me": _r(SIGNED_IN),
     "api_team_submissions": _r(TEAM),
+    "api_team_submission_create": _r(TEAM, limit="write"),
+    "api_evidence_upload": _r(STAFF | {"team"}, subject="submission", limit="write"),
     "api_submission": _r(
         STAFF | {"team"}, subject="submission", why="experts use the blind review packet"
     ),
@@ -211,6 +232,15 @@ PUBLIC_RULE_STATUSES = ("published", "frozen", "superseded")
 def public_rule_status(status: str) -> bool:
     """Rule versions the public may read: everything except drafts."""
     return status in PUBLIC_RULE_STATUSES
+
+
+ACCOUNT_EVENT_PREFIXES = ("user.", "token.")
+"""Ledger kinds about accounts (sign-ins, users, tokens). They stay in the chain (every hash
+covers them) and in the organisers' view, but public pages list competition events only."""
+
+
+def public_event_kind(kind: str) -> bool:
+    return not kind.startswith(ACCOUNT_EVENT_PREFIXES)
 
 
 def owns_consortium(user: User | None, consortium_id: int) -> bool:

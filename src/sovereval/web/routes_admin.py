@@ -6,11 +6,15 @@ its rows and its ledger event in one transaction, then redirects to the page sho
 from __future__ import annotations
 
 import json
+import secrets
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
-from fastapi import APIRouter, Form, Request
-from fastapi.responses import HTMLResponse, Response
+import numpy as np
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from sovereval.competition import results_service as rs
 from sovereval.competition import service as svc
@@ -145,6 +149,16 @@ def admin_ruleset_publish(request: Request, ruleset_id: Id) -> Response:
     return back(f"/admin/rulesets/{ruleset_id}", "published")
 
 
+@router.post("/admin/rulesets/{ruleset_id}/delete", name="admin_ruleset_delete")
+def admin_ruleset_delete(request: Request, ruleset_id: Id) -> Response:
+    ctx = ctx_of(request)
+    with ctx.write_session() as s:
+        row = svc.get_ruleset(s, ruleset_id)
+        pid = row.programme_id
+        svc.delete_draft_ruleset(s, row, actor=who(request).actor, now=ctx.now())
+    return back(f"/admin/programmes/{pid}", "draft_deleted")
+
+
 @router.post("/admin/programmes/{programme_id}/rounds", name="admin_round_create")
 def admin_round_create(
     request: Request,
@@ -205,6 +219,55 @@ def admin_round_close(request: Request, round_id: Id) -> Response:
     return _round_action(request, round_id, svc.close_round, "closed")
 
 
+@router.post("/admin/rounds/{round_id}/roster", name="admin_roster_freeze")
+def admin_roster_freeze(request: Request, round_id: Id) -> Response:
+    """Freeze the arena roster: the round's models behind random aliases, for good.
+
+    The aliases come from fresh operating-system randomness (panelists must not predict them);
+    the ledger event records the roster with each endpoint's digest."""
+    from sovereval.arena import service as arena
+
+    ctx = ctx_of(request)
+    with ctx.write_session() as s:
+        rng = np.random.default_rng(secrets.randbits(128))
+        arena.freeze_roster(
+            s, views_admin.get_round(s, round_id), rng=rng, actor=who(request).actor, now=ctx.now()
+        )
+    return back(f"/admin/rounds/{round_id}", "roster")
+
+
+@router.post("/admin/rounds/{round_id}/panelists", name="admin_panelist_enrol")
+def admin_panelist_enrol(
+    request: Request,
+    round_id: Id,
+    code: str = Form(min_length=1, max_length=100),
+    gender: str = Form(max_length=16),
+    region: str = Form(max_length=16),
+    age_band: str = Form(max_length=16),
+    proficiency: str = Form(max_length=16),
+) -> Response:
+    """Enrol a panelist account in this round's panel with its self-reported stratum."""
+    from sovereval.arena import service as arena
+
+    ctx = ctx_of(request)
+    with ctx.write_session() as s:
+        u = s.execute(select(User).where(User.username == code)).scalar_one_or_none()
+        if u is None or u.role != "panelist":
+            raise NotFoundError(f"no panelist account named '{code}'; create it on the users page")
+        arena.enrol_panelist(
+            s,
+            views_admin.get_round(s, round_id),
+            code,
+            gender=gender,
+            region=region,
+            age_band=age_band,
+            proficiency=proficiency,
+            actor=who(request).actor,
+            now=ctx.now(),
+        )
+    return back(f"/admin/rounds/{round_id}", "enrolled")
+
+
 @router.post("/admin/rounds/{round_id}/amend", name="admin_round_amend")
 def admin_round_amend(
     request: Request,
@@ -226,6 +289,54 @@ def admin_round_amend(
     return back(f"/admin/rounds/{round_id}", "amended")
 
 
+@router.post(
+    "/admin/submissions/{submission_id}/provenance-request", name="admin_provenance_request"
+)
+def admin_provenance_request(
+    request: Request, submission_id: Id, reason: str = Form("", max_length=2000)
+) -> Response:
+    """Ask the provenance office for a run of this submission (recorded in the ledger)."""
+    from sovereval.review import requests
+
+    ctx = ctx_of(request)
+    with ctx.write_session() as s:
+        sub = svc.get_submission(s, submission_id)
+        requests.request_run(s, sub, reason=reason, actor=who(request).actor, now=ctx.now())
+        rid = sub.round_id
+    return back(f"/admin/rounds/{rid}", "provenance_requested")
+
+
+@router.post("/admin/submissions/{submission_id}/results", name="admin_result_record")
+def admin_result_record(
+    request: Request,
+    submission_id: Id,
+    part: str = Form(pattern=r"^[A-Za-z0-9_.-]{1,64}$"),
+    subject: str = Form("model", pattern="^(model|target)$"),
+    value: float = Form(ge=-1e12, le=1e12),
+    lo: float = Form(ge=-1e12, le=1e12),
+    hi: float = Form(ge=-1e12, le=1e12),
+    source: str = Form("", max_length=2000),
+) -> Response:
+    """Record (or replace, before publication) one raw scoring input, with its interval."""
+    from sovereval.competition.scoring import Measurement
+
+    ctx = ctx_of(request)
+    with ctx.write_session() as s:
+        sub = svc.get_submission(s, submission_id)
+        svc.record_result(
+            s,
+            sub,
+            part,
+            Measurement(value, lo, hi),
+            subject=subject,
+            source=source.strip(),
+            actor=who(request).actor,
+            now=ctx.now(),
+        )
+        rid = sub.round_id
+    return back(f"/admin/rounds/{rid}", "result")
+
+
 @router.post("/admin/rounds/{round_id}/scorecard", name="admin_scorecard_compute")
 def admin_scorecard_compute(request: Request, round_id: Id) -> Response:
     return _round_action(request, round_id, rs.compute_scorecard, "computed")
@@ -233,7 +344,14 @@ def admin_scorecard_compute(request: Request, round_id: Id) -> Response:
 
 @router.post("/admin/rounds/{round_id}/publish", name="admin_results_publish")
 def admin_results_publish(request: Request, round_id: Id) -> Response:
-    return _round_action(request, round_id, rs.publish_results, "results")
+    """Publish the latest scorecard; the confirmation says whether appeals can still be filed
+    (the window runs from the first publication, so a reissue after it closed does not reopen it)."""
+    ctx = ctx_of(request)
+    with ctx.write_session() as s:
+        rnd = views_admin.get_round(s, round_id)
+        rs.publish_results(s, rnd, actor=who(request).actor, now=ctx.now())
+        window = views.appeal_window(s, rnd, ctx.now())
+    return back(f"/admin/rounds/{round_id}", "results" if window["open"] else "results_closed")
 
 
 @router.post("/admin/appeals/{appeal_id}/decide", name="admin_appeal_decide")
@@ -333,10 +451,21 @@ def admin_wildcard_decide(request: Request, call_id: Id) -> Response:
 
 
 @router.get("/admin/users", name="admin_users", response_class=HTMLResponse)
-def admin_users(request: Request) -> Response:
-    with ctx_of(request).store.session() as s:
-        data = views_admin.users_admin(s)
-    return page(request, "admin_users.html", **data, new_token=None)
+def admin_users(request: Request, shown: str = Query("", max_length=64)) -> Response:
+    """Users and their tokens. ``shown`` names a token issued a moment ago: it is shown once,
+    to the administrator who issued it, then forgotten (post/redirect/get: a reload shows
+    nothing new and resubmits nothing)."""
+    ctx = ctx_of(request)
+    new_token = None
+    if shown:
+        key = ("new-token", who(request).actor, shown)
+        new_token = ctx.cache.get(key)
+        ctx.cache.put(key, None)
+    with ctx.store.session() as s:
+        data = views_admin.users_admin(s, now=ctx.now())
+    resp = page(request, "admin_users.html", **data, new_token=new_token)
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
 
 
 @router.post("/admin/users", name="admin_user_create")
@@ -366,16 +495,63 @@ def admin_user_create(
     return back("/admin/users", "user")
 
 
-@router.post("/admin/users/{user_id}/tokens", name="admin_token_issue", response_class=HTMLResponse)
+def _user(s: Session, user_id: int) -> User:
+    u = s.get(User, user_id)
+    if u is None:
+        raise NotFoundError(f"no user with id {user_id}")
+    return u
+
+
+@router.post("/admin/users/{user_id}/tokens", name="admin_token_issue")
 def admin_token_issue(
-    request: Request, user_id: Id, name: str = Form(min_length=1, max_length=100)
+    request: Request,
+    user_id: Id,
+    name: str = Form(min_length=1, max_length=100),
+    days: int = Form(90, ge=1, le=366),
 ) -> Response:
-    """Issue an API token and show it once (the page is not cached)."""
+    """Issue an API token, then redirect to the users page, which shows it once."""
+    ctx = ctx_of(request)
+    now = ctx.now()
+    with ctx.write_session() as s:
+        u = _user(s, user_id)
+        _row, plain = users.issue_token(
+            s, u, name, ttl=timedelta(days=days), actor=who(request).actor, now=now
+        )
+        shown = {"user": u.username, "token": plain, "expires_at": now + timedelta(days=days)}
+    nonce = secrets.token_urlsafe(16)
+    ctx.cache.put(("new-token", who(request).actor, nonce), shown)
+    return RedirectResponse(f"/admin/users?shown={nonce}", status_code=303)
+
+
+@router.post("/admin/tokens/{token_id}/revoke", name="admin_token_revoke")
+def admin_token_revoke(request: Request, token_id: Id) -> Response:
     ctx = ctx_of(request)
     with ctx.write_session() as s:
-        u = s.get(User, user_id)
-        if u is None:
-            raise NotFoundError(f"no user with id {user_id}")
-        _row, plain = users.issue_token(s, u, name, actor=who(request).actor, now=ctx.now())
-        data = views_admin.users_admin(s)
-    return page(request, "admin_users.html", **data, new_token={"user": u.username, "token": plain})
+        users.revoke_token(s, token_id, actor=who(request).actor, now=ctx.now())
+    return back("/admin/users", "token_revoked")
+
+
+@router.post("/admin/users/{user_id}/active", name="admin_user_active")
+def admin_user_active(
+    request: Request, user_id: Id, active: str = Form(pattern="^(yes|no)$")
+) -> Response:
+    """Deactivate (sessions end at once, tokens stop working) or reactivate a user."""
+    ctx = ctx_of(request)
+    p = who(request)
+    with ctx.write_session() as s:
+        u = _user(s, user_id)
+        if p.user is not None and u.id == p.user.id and active == "no":
+            raise InputError("you cannot deactivate your own account; ask another administrator")
+        users.set_active(s, u, active == "yes", actor=p.actor, now=ctx.now())
+    return back("/admin/users", "activated" if active == "yes" else "deactivated")
+
+
+@router.post("/admin/users/{user_id}/password", name="admin_user_password")
+def admin_user_password(
+    request: Request, user_id: Id, password: str = Form(min_length=1, max_length=1024)
+) -> Response:
+    """Reset a user's password; their open sessions end."""
+    ctx = ctx_of(request)
+    with ctx.write_session() as s:
+        users.set_password(s, _user(s, user_id), password, actor=who(request).actor, now=ctx.now())
+    return back("/admin/users", "password_reset")

@@ -8,29 +8,39 @@ transparency report and ledger verification are cached by the ledger head.
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, Form, Request
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import (
+    FileResponse,
+    HTMLResponse,
+    JSONResponse,
+    RedirectResponse,
+    Response,
+)
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from sovereval.competition import service as svc
-from sovereval.errors import AuthenticationError
-from sovereval.ledger.log import head_hash, verify_store
+from sovereval.errors import AuthenticationError, NotFoundError
+from sovereval.ledger.chain import to_jsonl
+from sovereval.ledger.log import head_hash, iter_events, verify_store
 from sovereval.report.transparency import render_report, report_data
 from sovereval.store import models as m
 from sovereval.store.web_models import User
-from sovereval.web import csrf, views
+from sovereval.web import csrf, i18n, views
 from sovereval.web import users_service as users
 from sovereval.web.auth import ctx_of
 from sovereval.web.context import WebContext
 from sovereval.web.pages import HOME_OF_ROLE, Id, page, safe_next, who
+from sovereval.web.policy import ACCOUNT_EVENT_PREFIXES, STAFF
 
 router = APIRouter(include_in_schema=False)
+STATIC = Path(__file__).parent / "static"
 
 
-@router.get("/", name="home", response_class=HTMLResponse)
+@router.api_route("/", methods=["GET", "HEAD"], name="home", response_class=HTMLResponse)
 def home(request: Request) -> Response:
     ctx = ctx_of(request)
     with ctx.store.session() as s:
@@ -130,18 +140,22 @@ async def leaderboard(request: Request, programme_id: Id) -> Response:
     database round trip or a thread hop, while the worker's view of "newest" is fresh."""
     ctx = ctx_of(request)
     anonymous = who(request).user is None and not request.query_params
+    lang = i18n.negotiate(
+        request.cookies.get(i18n.COOKIE), request.headers.get("accept-language", "")
+    )
+    headers = {"Cache-Control": "public, max-age=30", "Vary": "Accept-Language, Cookie"}
     if anonymous:
         ref = cached_ref(ctx, programme_id)
-        html = ctx.cache.get(("leaderboard.html", ref)) if ref is not None else None
+        html = ctx.cache.get(("leaderboard.html", ref, lang)) if ref is not None else None
         if html is not None:
-            return HTMLResponse(html, headers={"Cache-Control": "public, max-age=30"})
+            return HTMLResponse(html, headers=headers)
     card_id, data = await run_in_threadpool(leaderboard_data, ctx, programme_id)
     if anonymous and card_id is not None:
-        key = ("leaderboard.html", card_id)
+        key = ("leaderboard.html", card_id, lang)
         html = ctx.cache.get(key)
         if html is None:
             html = ctx.cache.put(key, bytes(page(request, "leaderboard.html", **data).body))
-        return HTMLResponse(html, headers={"Cache-Control": "public, max-age=30"})
+        return HTMLResponse(html, headers=headers)
     return page(request, "leaderboard.html", **data)
 
 
@@ -202,9 +216,48 @@ def report(request: Request, programme_id: Id) -> Response:
     return HTMLResponse(html, headers={"Cache-Control": "public, max-age=30"})
 
 
+@router.get("/favicon.ico", name="favicon")
+def favicon() -> Response:
+    """The site icon browsers ask for at the root (a 32 px ICO bundled with the package)."""
+    return FileResponse(
+        STATIC / "favicon.ico",
+        media_type="image/x-icon",
+        headers={"Cache-Control": "public, max-age=86400"},
+    )
+
+
+@router.get("/language/{code}", name="language")
+def language(request: Request, code: str, next: str = Query("/", max_length=500)) -> Response:
+    """The language switch: remember the choice in a cookie and go back to the page."""
+    if code not in i18n.LOCALES:
+        raise NotFoundError(
+            f"no interface language '{code}'; choose one of {', '.join(i18n.LOCALES)}"
+        )
+    resp = RedirectResponse(safe_next(next, "/"), status_code=303)
+    resp.set_cookie(
+        i18n.COOKIE,
+        code,
+        max_age=365 * 86400,
+        httponly=True,
+        samesite="lax",
+        secure=ctx_of(request).settings.secure_cookies,
+        path="/",
+    )
+    return resp
+
+
+LEDGER_PAGE = 25
+
+
 @router.get("/ledger", name="ledger", response_class=HTMLResponse)
-def ledger(request: Request) -> Response:
+def ledger(request: Request, before: int | None = Query(None, ge=1, le=2**62)) -> Response:
+    """Head hash, chain check and the events, newest first, one page at a time.
+
+    The public sees competition events only; organisers also see account events (sign-ins,
+    users, tokens), which every hash covers all the same.
+    """
     ctx = ctx_of(request)
+    staff = who(request).role in STAFF
     with ctx.store.session() as s:
         seq, head = head_hash(s)
         key = ("verify", seq, head)
@@ -212,13 +265,50 @@ def ledger(request: Request) -> Response:
         if check is None:
             r = verify_store(s)
             check = ctx.cache.put(key, {"ok": r.ok, "problem": r.problem})
+        q = select(m.LedgerEvent).order_by(m.LedgerEvent.seq.desc())
+        if not staff:
+            for prefix in ACCOUNT_EVENT_PREFIXES:
+                q = q.where(~m.LedgerEvent.kind.startswith(prefix))
+        if before is not None:
+            q = q.where(m.LedgerEvent.seq < before)
+        rows = list(s.execute(q.limit(LEDGER_PAGE + 1)).scalars())
         recent = [
-            {"seq": e.seq, "at": e.at, "kind": e.kind, "hash": e.hash}
-            for e in s.execute(
-                select(m.LedgerEvent).order_by(m.LedgerEvent.seq.desc()).limit(25)
-            ).scalars()
+            {"seq": e.seq, "at": e.at, "kind": e.kind, "hash": e.hash} for e in rows[:LEDGER_PAGE]
         ]
-    return page(request, "ledger.html", seq=seq, head=head, check=check, recent=recent)
+    older = recent[-1]["seq"] if len(rows) > LEDGER_PAGE else None
+    return page(
+        request,
+        "ledger.html",
+        seq=seq,
+        head=head,
+        check=check,
+        recent=recent,
+        older=older,
+        first_page=before is None,
+        staff=staff,
+    )
+
+
+@router.get("/ledger/export.jsonl", name="ledger_export")
+def ledger_export(request: Request) -> Response:
+    """The whole chain as JSONL (the ``sovereval audit export`` format), as a download.
+
+    Payloads carry confidential inputs until results are published, so only organisers
+    download it; they publish the file, and anyone checks it against the head hash above with
+    ``sovereval audit verify-file``.
+    """
+    ctx = ctx_of(request)
+    with ctx.store.session() as s:
+        seq, head = head_hash(s)
+        body = "".join(to_jsonl(iter_events(s)))
+    return Response(
+        body,
+        media_type="application/x-ndjson",
+        headers={
+            "Content-Disposition": f'attachment; filename="ledger-{seq}-{head[:12]}.jsonl"',
+            "Cache-Control": "private, no-store",
+        },
+    )
 
 
 @router.get("/login", name="login_form", response_class=HTMLResponse)

@@ -24,7 +24,7 @@ from sovereval.review.rubric import CriterionScore
 from sovereval.store.web_models import User
 from sovereval.web import views_review
 from sovereval.web.auth import ctx_of
-from sovereval.web.pages import Id, page, who
+from sovereval.web.pages import Id, back, page, who
 
 router = APIRouter(include_in_schema=False)
 
@@ -91,6 +91,27 @@ def expert_submission(request: Request, submission_id: Id) -> Response:
 
 def _refused(exc: SovereValError) -> bool:
     return not isinstance(exc, AuthenticationError | NotFoundError)
+
+
+@router.post(
+    "/expert/submissions/{submission_id}/provenance-request",
+    name="expert_provenance_request",
+)
+def expert_provenance_request(request: Request, submission_id: Id) -> Response:
+    """The assigned expert asks the organisers for a provenance run (the packet has none)."""
+    from sovereval.competition import service as svc
+    from sovereval.review import requests
+
+    ctx = ctx_of(request)
+    with ctx.write_session() as s:
+        requests.request_run(
+            s,
+            svc.get_submission(s, submission_id),
+            reason="requested by an assigned reviewer: no provenance run in the packet",
+            actor=who(request).actor,
+            now=ctx.now(),
+        )
+    return back(f"/expert/submissions/{submission_id}", "provenance_requested")
 
 
 @router.post(

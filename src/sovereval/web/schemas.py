@@ -83,8 +83,12 @@ class TeamResultOut(BaseModel):
     rank_upper: int = Field(
         description="Best rank consistent with the intervals: 1 + teams certainly ahead."
     )
-    rank_best: int = Field(description="Same as rank_upper.")
-    rank_worst: int = Field(description="Teams minus those certainly behind.")
+    rank_best: int | None = Field(
+        description="Same as rank_upper; null for a disqualified team (not ranked)."
+    )
+    rank_worst: int | None = Field(
+        description="Eligible teams minus those certainly behind; null when disqualified."
+    )
     total: float
     total_lo: float
     total_hi: float
@@ -177,6 +181,45 @@ class SubmissionOut(BaseModel):
     files: list[dict[str, Any]]
     results: list[MeasurementOut]
     provenance: list[dict[str, Any]]
+
+
+class ComponentIn(Strict):
+    name: SafeText = Field(min_length=1, max_length=200)
+    kind: Literal["text", "vision", "audio", "projector", "other"] = "other"
+    declared_origin: SafeText = Field("from-scratch", max_length=200)
+    licence: SafeText = Field("", max_length=200)
+
+
+class SubmissionIn(Strict):
+    round: int = Field(ge=1, le=1000, description="Round number in the team's programme.")
+    model: SafeText = Field(min_length=1, max_length=200)
+    artefact: SafeText = Field(
+        min_length=1, max_length=2000, description="URI the organisers fetch the weights from."
+    )
+    endpoint: SafeText = Field("", max_length=2000, description="OpenAI-compatible base URL.")
+    target_model: SafeText = Field("", max_length=200)
+    components: list[ComponentIn] = Field(min_length=1, max_length=16)
+
+
+class SubmissionCreatedOut(BaseModel):
+    id: int
+    model: str
+    round: int
+
+
+class EvidenceIn(Strict):
+    kind: Literal["technical_report", "training_log", "checkpoint_list", "other"]
+    filename: SafeText = Field(min_length=1, max_length=300)
+    content: str = Field(max_length=5_000_000, description="UTF-8 text of the file.")
+
+
+class EvidenceOut(BaseModel):
+    id: int
+    key: str
+    kind: str
+    filename: str
+    sha256: str
+    bytes: int
 
 
 class AppealIn(Strict):

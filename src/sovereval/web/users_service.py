@@ -27,6 +27,8 @@ from sovereval.store.web_models import ROLES, ApiToken, LoginSession, User
 MIN_PASSWORD = 12
 TOKEN_PREFIX = "sov_"
 SESSION_TTL = timedelta(hours=12)
+TOKEN_TTL = timedelta(days=90)
+"""Default lifetime of an API token; a longer-lived one must be asked for explicitly."""
 
 _hasher = PasswordHasher()
 
@@ -134,6 +136,15 @@ def set_active(s: Session, user: User, active: bool, *, actor: str, now: datetim
     return user
 
 
+def tokens_of(s: Session, user: User) -> list[ApiToken]:
+    """A user's API tokens, newest first, revoked and expired ones included."""
+    return list(
+        s.execute(
+            select(ApiToken).where(ApiToken.user_id == user.id).order_by(ApiToken.id.desc())
+        ).scalars()
+    )
+
+
 def _revoke_sessions(s: Session, user: User, now: datetime) -> None:
     for row in s.execute(
         select(LoginSession).where(
@@ -149,12 +160,22 @@ def issue_token(
     name: str,
     *,
     expires_at: datetime | None = None,
+    ttl: timedelta = TOKEN_TTL,
     actor: str,
     now: datetime,
 ) -> tuple[ApiToken, str]:
-    """Issue an API token; returns the row and the plaintext token (shown once, never stored)."""
+    """Issue an API token; returns the row and the plaintext token (shown once, never stored).
+
+    Every token expires: at ``expires_at`` when given, else ``ttl`` (90 days) after ``now``.
+    """
     if not name.strip():
         raise InputError("an API token needs a name saying what it is for")
+    if not user.active:
+        raise ConflictError(f"user '{user.username}' is deactivated; activate it first")
+    if expires_at is None:
+        expires_at = now + ttl
+    if expires_at <= now:
+        raise InputError("an API token must expire after the time it is issued")
     plain = TOKEN_PREFIX + secrets.token_urlsafe(32)
     row = ApiToken(
         user_id=user.id,
@@ -169,7 +190,13 @@ def issue_token(
         row,
         actor=actor,
         kind="token.issued",
-        body=lambda r: {"user": user.username, "token": r.id, "name": r.name, "prefix": r.prefix},
+        body=lambda r: {
+            "user": user.username,
+            "token": r.id,
+            "name": r.name,
+            "prefix": r.prefix,
+            "expires_at": expires_at.isoformat(),
+        },
         at=now,
     )
     return row, plain

@@ -8,6 +8,7 @@ return drafts. Charts are described as Plotly figure specs (data + layout) that 
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -20,6 +21,23 @@ from sovereval.competition.rules import RuleSet
 from sovereval.errors import NotFoundError
 from sovereval.store import models as m
 from sovereval.web.policy import public_rule_status
+
+
+def when(t: datetime | str | None) -> str:
+    """A time as people read it on a page: ``2026-01-16 09:00 UTC`` (minutes, no microseconds).
+
+    Naive times are the store's UTC (SQLite drops the zone); ISO strings are parsed first.
+    """
+    if t is None or t == "":
+        return ""
+    if isinstance(t, str):
+        try:
+            t = datetime.fromisoformat(t)
+        except ValueError:
+            return str(t)
+    t = t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
+    return t.strftime("%Y-%m-%d %H:%M UTC")
+
 
 CATEGORY_COLOURS = {"benchmark": "#2b6cb0", "expert": "#2f855a", "user": "#b7791f"}
 
@@ -77,9 +95,20 @@ def published_results(s: Session, card: m.Scorecard, rnd: m.Round) -> dict[str, 
         raise NotFoundError(f"round {rnd.number} has no published results")
     content = card.content
     teams = with_rank_range(sorted(content["teams"], key=lambda t: t["rank"]))
+    created = card.created_at if card.created_at.tzinfo else card.created_at.replace(tzinfo=UTC)
+    upheld = [
+        a.id
+        for a in s.execute(
+            select(m.Appeal).where(m.Appeal.round_id == rnd.id, m.Appeal.status == "upheld")
+        ).scalars()
+        if a.decided_at is not None
+        and (a.decided_at if a.decided_at.tzinfo else a.decided_at.replace(tzinfo=UTC)) <= created
+    ]
     return {
         "round": {"number": rnd.number, "name": rnd.name, "status": rnd.status},
         "issue": card.issue,
+        "reissue_appeals": upheld if card.issue > 1 else [],
+        "issued_at": when(created),
         "published_at": rnd.published_at.isoformat() if rnd.published_at else None,
         "rules": content["rules"],
         "teams": teams,
@@ -103,10 +132,14 @@ def with_rank_range(teams: list[dict[str, Any]]) -> list[dict[str, Any]]:
     bound below this team's lower bound). This is the interval-overlap rule used for ranking
     with uncertainty in leaderboards (cf. Chatbot Arena's rank from CI overlap).
     """
-    n = len(teams)
+    eligible = [t for t in teams if t.get("decision") != "disqualify"]
+    n = len(eligible)
     out = []
     for t in teams:
-        behind = sum(1 for o in teams if o is not t and o["total_hi"] < t["total_lo"])
+        if t.get("decision") == "disqualify":  # out of the ranking: no plausible ranks
+            out.append({**t, "rank_best": None, "rank_worst": None})
+            continue
+        behind = sum(1 for o in eligible if o is not t and o["total_hi"] < t["total_lo"])
         out.append({**t, "rank_best": t["rank_upper"], "rank_worst": max(t["rank"], n - behind)})
     return out
 
@@ -159,6 +192,7 @@ def breakdown_chart(teams: list[dict[str, Any]]) -> dict[str, Any]:
 
 def rank_chart(teams: list[dict[str, Any]]) -> dict[str, Any]:
     """Rank stability: each team's rank with the range of ranks its interval leaves open."""
+    teams = [t for t in teams if t["rank_best"] is not None]  # disqualified: not ranked
     names = [t["team"] for t in teams]
     return {
         "data": [
@@ -189,10 +223,16 @@ def rank_chart(teams: list[dict[str, Any]]) -> dict[str, Any]:
 def rule_versions(s: Session, rnd: m.Round, *, public: bool) -> list[dict[str, Any]]:
     """The round's rule versions, oldest first, each with its diff against the previous one."""
     out: list[dict[str, Any]] = []
+    # The version in force when this round opened; only later versions changed its rules.
+    at_open = s.get(m.RuleSetRow, rnd.opened_ruleset_id) if rnd.opened_ruleset_id else None
     for v in svc.rule_versions(s, rnd):
         if public and not public_rule_status(v["status"]):
             continue
         cur = RuleSet.from_dict(v["content"])
+        # An amendment made for an earlier round, before this one opened, is history here,
+        # not a change after this round opened.
+        after_open = at_open is not None and int(v["version"]) > at_open.version
+        v = {**v, "amendment": bool(v["amendment"]) and after_open}
         out.append(
             {
                 **{
@@ -226,9 +266,24 @@ def _show(v: Any) -> str:
     return "—" if v is None else str(v)
 
 
-def appeal_window(s: Session, rnd: m.Round) -> dict[str, Any]:
+def appeal_window(s: Session, rnd: m.Round, now: datetime) -> dict[str, Any]:
+    """The round's appeal window as of ``now``: it runs from the first publication of results
+    (a reissued scorecard does not reopen it), so ``open`` is false once the deadline passed."""
     rules = svc.ruleset_of(svc.get_ruleset(s, rnd.ruleset_id))
     if rnd.published_at is None:
-        return {"open": False, "deadline": None, "days": rules.appeal_window_days}
-    deadline = appeal_deadline(rnd.published_at, rules.appeal_window_days)
-    return {"open": True, "deadline": deadline, "days": rules.appeal_window_days}
+        return {
+            "published": False,
+            "open": False,
+            "deadline": None,
+            "days": rules.appeal_window_days,
+        }
+    published = rnd.published_at
+    if published.tzinfo is None:
+        published = published.replace(tzinfo=UTC)
+    deadline = appeal_deadline(published, rules.appeal_window_days)
+    return {
+        "published": True,
+        "open": now < deadline,
+        "deadline": deadline,
+        "days": rules.appeal_window_days,
+    }

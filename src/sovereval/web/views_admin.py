@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from sovereval.competition import results_service as rs
@@ -13,9 +14,10 @@ from sovereval.competition import service as svc
 from sovereval.competition import support_service as sup
 from sovereval.competition.rules import RuleSet, default_ruleset
 from sovereval.errors import InputError, NotFoundError, SovereValError
+from sovereval.review import requests as review_requests
 from sovereval.store import models as m
-from sovereval.store.web_models import ApiToken, User
-from sovereval.web import views
+from sovereval.store.web_models import User
+from sovereval.web import users_service, views, views_team
 
 
 def get_round(s: Session, round_id: int) -> m.Round:
@@ -107,6 +109,7 @@ def round_admin(s: Session, rnd: m.Round) -> dict[str, Any]:
                 "model": sub.model_name,
                 "status": sub.status,
                 "results": results,
+                "evidence": views_team.evidence_of(s, sub),
             }
         )
     cards = [
@@ -149,17 +152,23 @@ def round_admin(s: Session, rnd: m.Round) -> dict[str, Any]:
         ).scalars()
     ]
     return {
+        "arena": arena_admin(s, rnd),
         "programme": {"id": prog.id, "name": prog.name},
         "round": {
             "id": rnd.id,
             "number": rnd.number,
             "name": rnd.name,
             "status": rnd.status,
-            "opens_at": rnd.opens_at.isoformat(),
-            "closes_at": rnd.closes_at.isoformat(),
+            "opens_at": views.when(rnd.opens_at),
+            "closes_at": views.when(rnd.closes_at),
             "advance_slots": rnd.advance_slots,
         },
         "versions": views.rule_versions(s, rnd, public=False),
+        "parts": [p.key for p in svc.ruleset_of(current).parts] + ["expert", "user"],
+        "decision_rule": decision_rule(svc.ruleset_of(current)),
+        "provenance_requests": [
+            {**q, "at": views.when(q["at"])} for q in review_requests.open_requests(s, rnd.id)
+        ],
         "current_rules": json.dumps(current.content, indent=2, ensure_ascii=False),
         "current_status": current.status,
         "submissions": subs,
@@ -171,13 +180,84 @@ def round_admin(s: Session, rnd: m.Round) -> dict[str, Any]:
     }
 
 
-def users_admin(s: Session) -> dict[str, Any]:
+def decision_rule(rules: RuleSet) -> str:
+    """The one rule that decides who advances, in words (the rule set's advancement)."""
+    a = rules.advancement
+    if a.eliminate_lowest is not None:
+        how = f"the {a.eliminate_lowest} lowest-ranked eligible team(s) are eliminated"
+    else:
+        how = f"the top {a.advance_count} eligible team(s) advance"
+    extra = f"; a total below {a.min_total:g} is eliminated" if a.min_total is not None else ""
+    return (
+        f"Decided by rule set {rules.name} v{rules.version} (advancement): {how}{extra}; "
+        "disqualified teams never advance."
+    )
+
+
+def arena_admin(s: Session, rnd: m.Round) -> dict[str, Any]:
+    """The round's user evaluation as the organisers see it: roster (aliases only), panel."""
+    from sovereval.arena.panel import CATEGORIES
+    from sovereval.store import evaluation_models as em
+
+    roster = [
+        a.alias
+        for a in s.execute(
+            select(em.ArenaModel)
+            .where(em.ArenaModel.round_id == rnd.id)
+            .order_by(em.ArenaModel.alias)
+        ).scalars()
+    ]
+    enrolled = {
+        p.code: p.status
+        for p in s.execute(select(em.Panelist).where(em.Panelist.round_id == rnd.id)).scalars()
+    }
+    accounts = [
+        u.username
+        for u in s.execute(
+            select(User)
+            .where(User.role == "panelist", User.active.is_(True))
+            .order_by(User.username)
+        ).scalars()
+        if u.username not in enrolled
+    ]
+    n_subs = s.execute(
+        select(func.count(m.Submission.id)).where(m.Submission.round_id == rnd.id)
+    ).scalar_one()
+    return {
+        "roster": roster,
+        "frozen": bool(roster),
+        "submissions": int(n_subs),
+        "panel": len(enrolled),
+        "unenrolled": accounts,
+        "categories": CATEGORIES,
+    }
+
+
+def users_admin(s: Session, *, now: datetime) -> dict[str, Any]:
     rows = []
     for u in s.execute(select(User).order_by(User.id)).scalars():
         c = s.get(m.Consortium, u.consortium_id) if u.consortium_id else None
-        tokens = s.execute(
-            select(ApiToken).where(ApiToken.user_id == u.id, ApiToken.revoked_at.is_(None))
-        ).scalars()
+        tokens = []
+        for t in users_service.tokens_of(s, u):
+            exp = t.expires_at
+            if exp is not None and exp.tzinfo is None:
+                exp = exp.replace(tzinfo=UTC)
+            state = (
+                "revoked"
+                if t.revoked_at is not None
+                else "expired"
+                if exp is not None and exp <= now
+                else "active"
+            )
+            tokens.append(
+                {
+                    "id": t.id,
+                    "name": t.name,
+                    "prefix": t.prefix,
+                    "expires_at": exp,
+                    "state": state,
+                }
+            )
         rows.append(
             {
                 "id": u.id,
@@ -186,7 +266,7 @@ def users_admin(s: Session) -> dict[str, Any]:
                 "consortium": c.name if c else "",
                 "expert": u.expert_name or "",
                 "active": u.active,
-                "tokens": [{"name": t.name, "prefix": t.prefix} for t in tokens],
+                "tokens": tokens,
             }
         )
     consortia = [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -9,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from sovereval.competition import results_service as rs
 from sovereval.errors import NotFoundError, PermissionDeniedError
+from sovereval.review import history
 from sovereval.store import models as m
 from sovereval.store.web_models import User
 from sovereval.web import views
@@ -32,7 +34,7 @@ def round_of_team(s: Session, c: m.Consortium, number: int) -> m.Round:
     return r
 
 
-def dashboard(s: Session, user: User) -> dict[str, Any]:
+def dashboard(s: Session, user: User, now: datetime) -> dict[str, Any]:
     c = consortium_of(s, user)
     subs: list[dict[str, Any]] = []
     for sub, rnd in s.execute(
@@ -73,7 +75,7 @@ def dashboard(s: Session, user: User) -> dict[str, Any]:
     windows = []
     for number in sorted({int(x["round"]) for x in subs}):
         rnd = round_of_team(s, c, number)
-        w = views.appeal_window(s, rnd)
+        w = views.appeal_window(s, rnd, now)
         windows.append({"round": number, **w})
     return {
         "consortium": {"id": c.id, "name": c.name, "status": c.status, "members": c.members},
@@ -81,6 +83,7 @@ def dashboard(s: Session, user: User) -> dict[str, Any]:
         "appeals": appeals,
         "allocations": allocations,
         "windows": windows,
+        "open_rounds": open_rounds(s, c),
     }
 
 
@@ -150,6 +153,9 @@ def submission_detail(s: Session, sub: m.Submission) -> dict[str, Any]:
         "provenance": provenance,
         "published": published,
         "reviews": reviews_of(s, sub.id),
+        "endpoint": sub.endpoint,
+        "evidence": evidence_of(s, sub),
+        "created_at": views.when(sub.created_at),
     }
 
 
@@ -170,17 +176,14 @@ def reviews_of(s: Session, submission_id: int) -> list[dict[str, Any]]:
     ).scalars()
     out = []
     for i, r in enumerate(rows, 1):
-        criteria = []
-        for name, v in sorted(dict(r.scores).items()):
-            entry = v if isinstance(v, dict) else {"score": v}
-            criteria.append(
-                {
-                    "criterion": str(name),
-                    "score": entry.get("score"),
-                    "justification": str(entry.get("justification", "")),
-                }
-            )
-        at = r.submitted_at.isoformat() if r.submitted_at else ""
+        # The row holds the whole review form (expert id, edit history with editors' names);
+        # a team sees only the scores and justifications, under a numbered pseudonym.
+        form = history.ReviewForm.from_dict(r.scores)
+        criteria = [
+            {"criterion": c.criterion, "score": c.score, "justification": c.justification}
+            for c in sorted(form.scores, key=lambda c: c.criterion)
+        ]
+        at = views.when(r.submitted_at) if r.submitted_at else ""
         out.append({"reviewer": f"Reviewer {i}", "submitted_at": at, "criteria": criteria})
     return out
 
@@ -192,5 +195,55 @@ def appeals_in_round(s: Session, c: m.Consortium, rnd: m.Round) -> list[dict[str
             select(m.Appeal)
             .where(m.Appeal.round_id == rnd.id, m.Appeal.consortium_id == c.id)
             .order_by(m.Appeal.id)
+        ).scalars()
+    ]
+
+
+def evidence_of(s: Session, sub: m.Submission) -> list[dict[str, Any]]:
+    """The evidence files of a submission with their digests, and where each names the team
+    or the model (blind review hides those names from the experts)."""
+    from sovereval.review import blinding
+    from sovereval.store import evaluation_models as em
+
+    c = s.get(m.Consortium, sub.consortium_id)
+    names = blinding.identifying_names(
+        c.name if c else None, sub.model_name, c.members if c else ()
+    )
+    out = []
+    for f in s.execute(
+        select(em.EvidenceFile)
+        .where(em.EvidenceFile.submission_id == sub.id)
+        .order_by(em.EvidenceFile.id)
+    ).scalars():
+        found = blinding.mentions(f.content, names)
+        in_name = [x.name for x in blinding.mentions(f.filename, names)]
+        out.append(
+            {
+                "id": f.id,
+                "key": f"evidence-{f.id}",
+                "kind": f.kind,
+                "filename": f.filename,
+                "sha256": f.sha256,
+                "bytes": f.size,
+                "uploaded_at": views.when(f.uploaded_at),
+                "uploaded_by": f.uploaded_by,
+                "mentions": [
+                    {"name": x.name, "count": x.count, "line": x.first_line} for x in found
+                ],
+                "named_in_filename": in_name,
+                "redacted": blinding.redact(f.content, names) if found else None,
+            }
+        )
+    return out
+
+
+def open_rounds(s: Session, c: m.Consortium) -> list[dict[str, Any]]:
+    """Rounds of the team's programme that take submissions (planned or open)."""
+    return [
+        {"id": r.id, "number": r.number, "name": r.name or f"Round {r.number}", "status": r.status}
+        for r in s.execute(
+            select(m.Round)
+            .where(m.Round.programme_id == c.programme_id, m.Round.status.in_(("planned", "open")))
+            .order_by(m.Round.number)
         ).scalars()
     ]

@@ -25,6 +25,24 @@
     for (var i = 0; i < charts.length; i++) draw(charts[i]);
   }
 
+  // Irreversible actions ask first: a form with data-confirm submits only after a yes.
+  document.addEventListener("submit", function (ev) {
+    var form = ev.target;
+    var question = form && form.getAttribute && form.getAttribute("data-confirm");
+    if (question && !window.confirm(question)) ev.preventDefault();
+  }, true);
+
+  // The result form posts to the chosen submission's address.
+  document.addEventListener("change", function (ev) {
+    var el = ev.target;
+    if (el && el.id === "result-submission" && el.form) {
+      el.form.action = "/admin/submissions/" + encodeURIComponent(el.value) + "/results";
+    }
+    if (el && el.id === "provenance-submission" && el.form) {
+      el.form.action = "/admin/submissions/" + encodeURIComponent(el.value) + "/provenance-request";
+    }
+  });
+
   document.addEventListener("DOMContentLoaded", function () { drawAll(document); });
   document.addEventListener("htmx:afterSettle", function (ev) { drawAll(ev.target); });
 })();
