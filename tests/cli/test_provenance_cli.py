@@ -105,6 +105,7 @@ def test_run_on_submission_triggers_gate(models: dict[str, Path], tmp_path: Path
         p = svc.create_programme(s, "P", "", actor="a", now=now)
         c = svc.add_consortium(s, p, "T", "T", [], actor="a", now=now)
         row = svc.create_ruleset(s, p, default_ruleset(), actor="a", now=now)
+        svc.publish_ruleset(s, row, actor="a", now=now)
         r = svc.create_round(
             s,
             p,
@@ -116,6 +117,7 @@ def test_run_on_submission_triggers_gate(models: dict[str, Path], tmp_path: Path
             actor="a",
             now=now,
         )
+        svc.open_round(s, r, actor="a", now=now)
         sub = svc.register_submission(
             s,
             r,

@@ -102,6 +102,8 @@ class Round(Base):
     opened_ruleset_id: Mapped[int | None] = mapped_column(ForeignKey("rulesets.id"), nullable=True)
     """The rule set frozen when the round opened."""
     published_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    reopenings: Mapped[list[Any]] = mapped_column(default=list)
+    """Each reasoned reopening of the closed round: ``{at, actor, rationale, closes_at}``."""
 
 
 class Submission(Base):
@@ -281,3 +283,5 @@ class LedgerHead(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     seq: Mapped[int] = mapped_column(Integer, default=0)
     hash: Mapped[str] = mapped_column(String(64))
+    replay: Mapped[bool] = mapped_column(Boolean, default=False)
+    """A replay database: its events are timed by ``--at``; a live one refuses ``--at``."""
