@@ -21,6 +21,7 @@ from sovereval.competition.rules import RuleSet, check_total, diff_rules, value_
 from sovereval.competition.scoring import Measurement
 from sovereval.errors import (
     ConflictError,
+    HostileInputError,
     InputError,
     NotFoundError,
     RuleViolation,
@@ -485,6 +486,55 @@ def register_submission(
         now,
     )
     return sub
+
+
+def verify_artefact(sub: m.Submission) -> Path | None:
+    """Re-digest a submission's local artefact and compare every file with the SHA-256
+    recorded at registration; refuse a mismatch with both hashes. Returns the local path, or
+    None when there is nothing local (a URI, or no recorded files and no such path)."""
+    if "://" in sub.artefact_uri:
+        return None
+    path = Path(sub.artefact_uri)
+    recorded = {f["path"]: f["sha256"] for f in sub.files}
+    if not recorded:
+        return path if path.exists() else None
+    if not path.exists():
+        raise InputError(
+            f"submission {sub.id}: artefact '{sub.artefact_uri}' is not on this machine; "
+            "fetch it to that path first, so its digests can be re-checked"
+        )
+    now_files = {f["path"]: f["sha256"] for f in digest_artefact(path)}
+    for name, want in sorted(recorded.items()):
+        got = now_files.get(name)
+        if got is None:
+            raise HostileInputError(
+                f"submission {sub.id}: artefact file '{name}' (sha256 {want}) is missing"
+            )
+        if got != want:
+            raise HostileInputError(
+                f"submission {sub.id}: artefact file '{name}' changed since registration: "
+                f"recorded sha256 {want}, now {got}; refusing to analyse it"
+            )
+    extra = sorted(set(now_files) - set(recorded))
+    if extra:
+        raise HostileInputError(
+            f"submission {sub.id}: artefact holds files not recorded at registration: "
+            f"{', '.join(extra[:3])}{' ...' if len(extra) > 3 else ''}"
+        )
+    return path
+
+
+def gate_next_step(s: Session, sub: m.Submission) -> str:
+    """What the operator runs after a failed originality gate on ``sub``."""
+    rnd = s.get(m.Round, sub.round_id)
+    assert rnd is not None
+    cmd = f"sovereval score compute -r {rnd.number} && sovereval score publish -r {rnd.number}"
+    if rnd.status == "published":
+        return (
+            f"round {rnd.number}'s published results are now stale (sovereval score show -r "
+            f"{rnd.number}); recompute and republish: {cmd}"
+        )
+    return f"the submission will be disqualified when round {rnd.number} is scored: {cmd}"
 
 
 def withdraw_submission(
