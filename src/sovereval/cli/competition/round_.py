@@ -20,14 +20,18 @@ def round_create(
     number: int,
     opens: str = typer.Option(..., help="ISO time."),
     closes: str = typer.Option(..., help="ISO time."),
-    slots: int = typer.Option(..., help="Teams that advance."),
+    slots: int = typer.Option(
+        0,
+        help="Planned number of advancing teams, for the record; the rule set's advancement "
+        "rule decides, and the results say which rule did.",
+    ),
     ruleset_id: int = typer.Option(..., "--ruleset", help="Rule set id."),
     prog: str = ProgOpt,
 ) -> None:
     """Create a round under a rule set."""
     c = ctx_of(ctx)
     o, cl = parse_time(opens), parse_time(closes)
-    assert o and cl
+    assert o is not None and cl is not None
     with c.store.session() as s:
         row = s.get(m.RuleSetRow, ruleset_id)
         if row is None:
