@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 
-from sovereval.competition import lifecycle
 from sovereval.competition import results_service as rs
 from sovereval.competition import service as svc
 from sovereval.competition import support_service as sup
@@ -485,6 +484,8 @@ def test_components_that_are_not_a_list_of_objects_are_one_clear_error(
 
 
 def test_refused_transition_names_the_state_and_what_is_allowed() -> None:
+    from sovereval.competition import lifecycle
+
     with pytest.raises(RuleViolation) as e:
         lifecycle.ROUND.move("round 3", "published", "open")
     assert str(e.value) == (
@@ -495,6 +496,8 @@ def test_refused_transition_names_the_state_and_what_is_allowed() -> None:
 
 
 def test_every_lifecycle_names_only_its_own_states() -> None:
+    from sovereval.competition import lifecycle
+
     for lc in (
         lifecycle.ROUND,
         lifecycle.SUBMISSION,

@@ -8,14 +8,8 @@ import pytest
 from sqlalchemy import text
 
 from sovereval.errors import InputError, RuleViolation
-from sovereval.ledger.log import (
-    append,
-    backwards_runs,
-    claim_replay,
-    head_hash,
-    iter_events,
-    verify_store,
-)
+from sovereval.ledger import log
+from sovereval.ledger.log import append, head_hash, iter_events, verify_store
 from sovereval.store.db import Store
 
 
@@ -99,18 +93,18 @@ def test_backwards_runs_in_older_data_are_named(store: Store, now) -> None:  # t
         )
     with store.session() as s:
         # seq 3 (now + 2 s) after seq 2 (2020) is forward; seq 2 after seq 1 runs backwards
-        assert [b[0] for b in backwards_runs(iter_events(s))] == [2]
+        assert [b[0] for b in log.backwards_runs(iter_events(s))] == [2]
 
 
 def test_explicit_clock_only_on_empty_or_replay_database(store: Store, now) -> None:  # type: ignore[no-untyped-def]
     with store.session() as s:
-        claim_replay(s)  # empty: becomes a replay database
+        log.claim_replay(s)  # empty: becomes a replay database
     _fill(store, now, 2)
     with store.session() as s:
-        claim_replay(s)  # a replay database stays one
+        log.claim_replay(s)  # a replay database stays one
 
 
 def test_explicit_clock_refused_on_live_database(store: Store, now) -> None:  # type: ignore[no-untyped-def]
     _fill(store, now, 2)  # written by the real clock
     with pytest.raises(InputError, match="empty or replay database"), store.session() as s:
-        claim_replay(s)
+        log.claim_replay(s)
