@@ -13,8 +13,6 @@ from pathlib import Path
 
 import pytest
 
-from sovereval.competition import formats
-
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -273,7 +271,7 @@ def test_bad_rule_set_file_names_the_field(tmp_path: Path, round_db: Path) -> No
     rules.write_text(json.dumps({"parts": []}))
     err = one_line_error(sv(tmp_path, "rules", "draft", str(rules), "-p", "P", db=db))
     assert "rules.json: field 'name': is required; see: sovereval schema ruleset" in err
-    d = json.loads(formats.example_text("ruleset"))
+    d = json.loads((REPO / "src/sovereval/examples/round/ruleset.json").read_text())
     d["parts"][0]["points"] = 60
     rules.write_text(json.dumps(d))
     err = one_line_error(sv(tmp_path, "rules", "draft", str(rules), "-p", "P", db=db))
@@ -288,8 +286,10 @@ def test_bad_ballots_file_is_one_line(tmp_path: Path, round_db: Path) -> None:
     assert "entry 0: field 'approve'" in err
 
 
-@pytest.mark.parametrize("name", sorted(formats.FORMATS))
+@pytest.mark.parametrize("name", ["ballots", "components", "results", "ruleset"])
 def test_schema_prints_json_schema_and_the_example_validates(tmp_path: Path, name: str) -> None:
+    from sovereval.competition import formats
+
     r = sv(tmp_path, "schema", name)
     assert r.returncode == 0, r.stderr
     schema = json.loads(r.stdout)

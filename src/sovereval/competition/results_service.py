@@ -199,6 +199,12 @@ def publish_results(s: Session, rnd: m.Round, *, actor: str, now: datetime) -> m
         raise RuleViolation(
             f"round {rnd.number} is {rnd.status}; close it before publishing results"
         )
+    behind = _differences(s, rnd, card)
+    if behind:
+        raise RuleViolation(
+            f"scorecard issue {card.issue} no longer matches the recorded inputs ({behind[0]}); "
+            f"recompute it first: sovereval score compute -r {rnd.number}"
+        )
     rnd.status = ROUND.move(
         f"round {rnd.number}", rnd.status, "publish" if rnd.status == "closed" else "republish"
     )
@@ -261,6 +267,11 @@ def results_staleness(s: Session, rnd: m.Round) -> list[str]:
     card = latest_scorecard(s, rnd, published_only=True)
     if card is None:
         return []
+    return _differences(s, rnd, card)
+
+
+def _differences(s: Session, rnd: m.Round, card: m.Scorecard) -> list[str]:
+    """How a scorecard differs from a recompute of the round's recorded inputs now."""
     rules_row = get_ruleset(s, rnd.ruleset_id)
     teams, _ = _inputs(s, rnd, ruleset_of(rules_row))
     fresh = {sc.team: sc for sc in score_round(ruleset_of(rules_row), teams)}
