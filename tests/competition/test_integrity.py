@@ -508,3 +508,33 @@ def test_every_lifecycle_names_only_its_own_states() -> None:
         for state, moves in lc.transitions.items():
             assert state in lc.states
             assert set(moves.values()) <= set(lc.states), lc.name
+
+
+def test_closed_round_reopens_only_by_a_reasoned_flagged_amendment(
+    store: Store, now: datetime
+) -> None:
+    w = _world(store, now)
+    sid = _submit(w, "A", "A-7B", now + DAY)
+    _results(w, sid, 0.8, now + DAY)
+    with store.session() as s:
+        r = svc.get_round(s, svc.get_programme(s, "P"), 1)
+        svc.close_round(s, r, actor=ADMIN, now=now + 2 * DAY)
+        with pytest.raises(RuleViolation, match="rationale"):
+            svc.reopen_round(
+                s, r, rationale="", closes_at=now + 9 * DAY, actor=ADMIN, now=now + 3 * DAY
+            )
+        svc.reopen_round(
+            s, r, rationale="The upload service failed on the last day.",
+            closes_at=now + 9 * DAY, actor=ADMIN, now=now + 3 * DAY,
+        )  # fmt: skip
+        assert r.status == "open" and r.closes_at == now + 9 * DAY
+        svc.close_round(s, r, actor=ADMIN, now=now + 9 * DAY)
+        card = rs.compute_scorecard(s, r, actor=ADMIN, now=now + 9 * DAY)
+        (entry,) = card.content["rules"]["reopenings"]
+        assert entry["rationale"].startswith("The upload service")
+        rs.publish_results(s, r, actor=ADMIN, now=now + 10 * DAY)
+        with pytest.raises(RuleViolation, match=r"round 1 is published; cannot reopen"):
+            svc.reopen_round(
+                s, r, rationale="Once more, please.", closes_at=now + 20 * DAY, actor=ADMIN,
+                now=now + 11 * DAY,
+            )  # fmt: skip

@@ -146,7 +146,12 @@ class Competition(RuleBasedStateMachine):
         for num, st_ in after["round"].items():
             old = before["round"].get(num)
             if old is not None and old != st_:
-                assert kinds & {"round.opened", "round.closed", "results.published"}
+                assert kinds & {
+                    "round.opened",
+                    "round.closed",
+                    "round.reopened",
+                    "results.published",
+                }
 
     def _round(self, s: Session, number: int) -> m.Round:
         return svc.get_round(s, svc.get_programme(s, "P"), number)
@@ -325,6 +330,17 @@ class Competition(RuleBasedStateMachine):
                 card = rs.latest_scorecard(s, self._round(s, number))
                 assert card is not None and card.published
             self.dirty.discard(number)
+
+    @rule(number=st.sampled_from((1, 2)), days=st.integers(-2, 10), reason=st.booleans())
+    def reopen(self, number: int, days: int, reason: bool) -> None:
+        def go(s: Session) -> int:
+            svc.reopen_round(
+                s, self._round(s, number), rationale="Upload service failed." if reason else "",
+                closes_at=self._at + days * DAY, actor="admin", now=self._at,
+            )  # fmt: skip
+            return 1
+
+        self.act(go)
 
     @rule(number=st.sampled_from((1, 2)), days=st.integers(0, 3))
     def conclude(self, number: int, days: int) -> None:

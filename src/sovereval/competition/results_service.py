@@ -109,6 +109,7 @@ def scorecard_content(
             "hash": rules_row.content_hash,
             "amended": bool(amendments),
             "amendments": amendments,
+            "reopenings": list(rnd.reopenings),
             "category_points": rules.category_points(),
             "total_points": rules.total_points,
         },

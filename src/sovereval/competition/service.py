@@ -352,6 +352,35 @@ def close_round(s: Session, rnd: m.Round, *, actor: str, now: datetime) -> m.Rou
     return rnd
 
 
+def reopen_round(
+    s: Session,
+    rnd: m.Round,
+    *,
+    rationale: str,
+    closes_at: datetime,
+    actor: str,
+    now: datetime,
+) -> m.Round:
+    """Reopen a closed (not yet published) round until ``closes_at``: a flagged, reasoned
+    amendment, listed wherever the round's results appear."""
+    new_status = ROUND.move(f"round {rnd.number}", rnd.status, "reopen")
+    if len(rationale.strip()) < 10:
+        raise RuleViolation("reopening a round needs a written rationale (at least 10 characters)")
+    if closes_at <= now:
+        raise InputError(f"the new close ({closes_at.isoformat()}) must be after now")
+    entry = {
+        "at": now.isoformat(),
+        "actor": actor,
+        "rationale": rationale,
+        "closes_at": closes_at.isoformat(),
+        "previous_closes_at": rnd.closes_at.isoformat(),
+    }
+    rnd.reopenings = [*rnd.reopenings, entry]
+    rnd.status, rnd.closes_at = new_status, closes_at
+    _event(s, actor, "round.reopened", {"round": rnd.number, **entry}, now)
+    return rnd
+
+
 def rule_versions(s: Session, rnd: m.Round) -> list[dict[str, Any]]:
     """The round's rule versions, oldest first, each with its field-level diff from the previous."""
     out: list[dict[str, Any]] = []

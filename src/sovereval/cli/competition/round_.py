@@ -72,6 +72,30 @@ def round_close(ctx: typer.Context, number: int, prog: str = ProgOpt) -> None:
     console.print(f"round {number} is closed")
 
 
+@app.command("reopen")
+def round_reopen(
+    ctx: typer.Context,
+    number: int,
+    rationale: str = typer.Option(..., help="Why the closed round reopens (shown publicly)."),
+    closes: str = typer.Option(..., help="New close time (ISO 8601 with offset)."),
+    prog: str = ProgOpt,
+) -> None:
+    """Reopen a closed, unpublished round: a flagged amendment shown with its results."""
+    c = ctx_of(ctx)
+    cl = parse_time(closes)
+    assert cl is not None
+    with c.store.session() as s:
+        svc.reopen_round(
+            s,
+            svc.get_round(s, svc.get_programme(s, prog), number),
+            rationale=rationale,
+            closes_at=cl,
+            actor=c.actor,
+            now=c.now(),
+        )
+    console.print(f"round {number} reopened until {cl.isoformat()} (flagged amendment)")
+
+
 @app.command("allocate")
 def round_allocate(
     ctx: typer.Context,

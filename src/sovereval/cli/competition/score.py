@@ -165,6 +165,12 @@ def print_leaderboard(content: dict[str, Any]) -> None:
             )
     for x in sorted(content["teams"], key=lambda x: x["rank"]):
         console.print(f"  {x['team']}: {x['reason']}", highlight=False)
+    for x in r.get("reopenings", []):
+        console.print(
+            f"[bold red]round reopened after its close[/] on {x['at']} until {x['closes_at']}: "
+            f"{x['rationale']}",
+            highlight=False,
+        )
     adv = content.get("advancement")
     if adv:
         console.print(f"advancement decided by {adv['note']}", highlight=False)
