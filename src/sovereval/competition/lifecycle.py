@@ -89,19 +89,24 @@ CONSORTIUM = Lifecycle(
     {
         "applicant": {"admit": "wildcard", "apply": "applicant"},
         "selected": {
-            "submit": "selected",
             "advance": "selected",
             "eliminate": "eliminated",
             "disqualify": "disqualified",
         },
         "wildcard": {
-            "submit": "wildcard",
             "advance": "selected",
             "eliminate": "eliminated",
             "disqualify": "disqualified",
         },
-        "eliminated": {"apply": "eliminated", "admit": "wildcard"},
-        "disqualified": {},
+        # A republished round (an upheld appeal) may turn an elimination into advancement.
+        "eliminated": {
+            "apply": "eliminated",
+            "admit": "wildcard",
+            "advance": "selected",
+            "eliminate": "eliminated",
+            "disqualify": "disqualified",
+        },
+        "disqualified": {"disqualify": "disqualified"},
         "withdrawn": {},
     },
 )
@@ -110,4 +115,3 @@ decisions; this table says which decisions may follow which. Only selected and w
 may submit; an applicant enters through a wild-card admission."""
 
 ACTIVE_STATUSES = ("selected", "wildcard")
-DECISION_STATUS = {"advance": "selected", "eliminate": "eliminated", "disqualify": "disqualified"}

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from sovereval.competition.appeals import check_appeal_time
-from sovereval.competition.lifecycle import APPEAL, DECISION_STATUS, ROUND, SUBMISSION
+from sovereval.competition.lifecycle import APPEAL, CONSORTIUM, ROUND, SUBMISSION
 from sovereval.competition.rules import RuleSet
 from sovereval.competition.scoring import Measurement, TeamInputs, TeamScore, score_round
 from sovereval.competition.service import (
@@ -246,7 +246,7 @@ def derive_status(s: Session, c: m.Consortium, rnd: m.Round, decision: str) -> s
     after the results of every round before k. A decision of an earlier round than the team's
     latest admission does not change its status; disqualification always stands."""
     if decision == "disqualify" or c.status == "disqualified":
-        return "disqualified"
+        return CONSORTIUM.move(f"consortium '{c.name}'", c.status, "disqualify")
     later = s.execute(
         select(m.WildcardApplication.id)
         .join(m.WildcardCall, m.WildcardCall.id == m.WildcardApplication.call_id)
@@ -259,7 +259,7 @@ def derive_status(s: Session, c: m.Consortium, rnd: m.Round, decision: str) -> s
     ).first()
     if later is not None:
         return c.status
-    return DECISION_STATUS[decision]
+    return CONSORTIUM.move(f"consortium '{c.name}'", c.status, decision)
 
 
 def results_staleness(s: Session, rnd: m.Round) -> list[str]:

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from sovereval.competition import resources, wildcard
-from sovereval.competition.lifecycle import WILDCARD_CALL
+from sovereval.competition.lifecycle import CONSORTIUM, WILDCARD_CALL
 from sovereval.competition.service import _event
 from sovereval.errors import (
     ConflictError,
@@ -107,6 +107,7 @@ def apply_wildcard(
         raise InputError(f"applicant kind must be 'new' or 'earlier_applicant', not '{kind}'")
     if consortium.status == "disqualified":
         raise RuleViolation(f"'{consortium.name}' was disqualified and is not eligible")
+    CONSORTIUM.move(f"consortium '{consortium.name}'", consortium.status, "apply")
     wildcard.check_eligible(kind, call.eligible_kinds)
     if s.execute(
         select(m.WildcardApplication).where(
@@ -193,7 +194,8 @@ def decide_wildcard(
         c = s.get(m.Consortium, a.consortium_id)
         assert c is not None
         if names[a.id] in outcome.selected:
-            a.status, c.status = "selected", "wildcard"
+            a.status = "selected"
+            c.status = CONSORTIUM.move(f"consortium '{c.name}'", c.status, "admit")
             for res, (amount, unit) in standard.items():
                 allocate(s, rnd, c, res, amount, unit, actor=actor, now=now)
         else:
