@@ -177,7 +177,7 @@ def run_demo(
                 "government set's long-context items were found to be partially public."
             ),
             actor=ADMIN,
-            now=t0 + timedelta(days=120),
+            now=t0 + timedelta(days=148),
         )
 
     step("Originality: provenance verdicts per component (real weight forensics)")
@@ -188,7 +188,7 @@ def run_demo(
             svc.get_round(s, prog, 1),
             models["_reference"],
             seed=seed,
-            now=t0 + timedelta(days=152),
+            now=t0 + timedelta(days=149),
         )
     step("Benchmarks, expert review and user evaluation inputs")
     bench = demo_inputs.example("benchmark_results.json")
@@ -236,7 +236,7 @@ def run_demo(
         prog = svc.get_programme(s, teams["programme"]["name"])
         rnd = svc.get_round(s, prog, 1)
         demo_inputs.run_expert_review(
-            s, prog, rnd, rng, registered=t0 + timedelta(days=30), now=t0 + timedelta(days=151)
+            s, prog, rnd, rng, registered=t0 + timedelta(days=161), now=t0 + timedelta(days=161)
         )
 
     step("Scoring, decisions and publication")

@@ -87,7 +87,7 @@ def run_expert_review(
         .all()
     )
     criteria = ("development_strategy", "technical_capability", "originality", "ripple_effects")
-    for a in rows:
+    for i, a in enumerate(rows):
         keys = review.evidence_keys(s, a.submission_id)
         scores = []
         for crit in criteria:
@@ -99,8 +99,10 @@ def run_expert_review(
             cite = f" Evidence: {keys[0]}." if crit == "originality" and keys else ""
             text = f"Assessed {crit.replace('_', ' ')} from the technical report and the training logs.{cite}"
             scores.append(CriterionScore(crit, v, text))
-        review.save_draft(s, a.expert, a.submission_id, scores, now=now)
-        review.submit_review(s, a.expert, a.submission_id, now=now + timedelta(hours=1))
+        # Ledger times only move forward: each review is drafted, then submitted, in turn.
+        at = now + timedelta(minutes=2 * i)
+        review.save_draft(s, a.expert, a.submission_id, scores, now=at)
+        review.submit_review(s, a.expert, a.submission_id, now=at + timedelta(minutes=1))
     return review.aggregate(
         s, rnd, rng=rng, record=True, actor="agency-evaluator", now=now + timedelta(days=1)
     )

@@ -24,6 +24,7 @@ def _submission(store: Store, now: datetime) -> int:
         p = svc.create_programme(s, "P", "", actor="a", now=now)
         c = svc.add_consortium(s, p, "T", "T", [], actor="a", now=now)
         row = svc.create_ruleset(s, p, default_ruleset(), actor="a", now=now)
+        svc.publish_ruleset(s, row, actor="a", now=now)
         r = svc.create_round(
             s,
             p,
@@ -35,6 +36,7 @@ def _submission(store: Store, now: datetime) -> int:
             actor="a",
             now=now,
         )
+        svc.open_round(s, r, actor="a", now=now)
         return svc.register_submission(
             s, r, c, "T-1", artefact="x", files=[], components=[], actor="a", now=now
         ).id

@@ -49,13 +49,13 @@ def test_help_explains() -> None:
 
 def test_errors_are_one_line_exit_2(tmp_path: Path) -> None:
     db = tmp_path / "x.db"
+    run("programme", "create", "P", db=db, check=True)
     r = run("team", "list", "-p", "nope", db=db)
     assert r.returncode == 2
     assert r.stderr.strip().count("\n") == 0 and "no programme named 'nope'" in r.stderr
     assert "Traceback" not in r.stderr
     bad = tmp_path / "bad.json"
     bad.write_text("{not json")
-    run("programme", "create", "P", db=db, check=True)
     r = run("rules", "draft", str(bad), "-p", "P", db=db)
     assert r.returncode == 2 and "not valid JSON" in r.stderr
 

@@ -105,6 +105,7 @@ def test_run_on_submission_triggers_gate(models: dict[str, Path], tmp_path: Path
         p = svc.create_programme(s, "P", "", actor="a", now=now)
         c = svc.add_consortium(s, p, "T", "T", [], actor="a", now=now)
         row = svc.create_ruleset(s, p, default_ruleset(), actor="a", now=now)
+        svc.publish_ruleset(s, row, actor="a", now=now)
         r = svc.create_round(
             s,
             p,
@@ -116,6 +117,7 @@ def test_run_on_submission_triggers_gate(models: dict[str, Path], tmp_path: Path
             actor="a",
             now=now,
         )
+        svc.open_round(s, r, actor="a", now=now)
         sub = svc.register_submission(
             s,
             r,
@@ -141,7 +143,10 @@ def test_run_on_submission_triggers_gate(models: dict[str, Path], tmp_path: Path
         "--json",
         db=db,
     )
-    assert out.returncode == 0, out.stderr
+    # Regression: a failed gate exited 0; it exits 3 and says what to run next.
+    assert out.returncode == 3, out.stderr
+    assert "next: the submission will be disqualified" in out.stderr
+    assert "sovereval score compute -r 1" in out.stderr
     (res,) = json.loads(out.stdout)
     assert res["gate_failed"] is True
     failing = [f for f in res["findings"] if f[1]]
@@ -150,3 +155,54 @@ def test_run_on_submission_triggers_gate(models: dict[str, Path], tmp_path: Path
     assert {f[0] for f in failing} == {"vision", "projector"}
     assert any("declared 'from-scratch'" in f[2] for f in failing)
     assert any("no such component was declared" in f[2] for f in failing)
+
+
+def test_run_refuses_an_artefact_changed_since_registration(
+    models: dict[str, Path], tmp_path: Path
+) -> None:
+    """Regression: provenance run analysed bytes that no longer matched the recorded SHA-256."""
+    import shutil
+
+    db = tmp_path / "c.db"
+    art = tmp_path / "art.safetensors"
+    shutil.copy(models["copied"], art)
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    st = Store(f"sqlite:///{db}")
+    with st.session() as s:
+        p = svc.create_programme(s, "P", "", actor="a", now=now)
+        c = svc.add_consortium(s, p, "T", "T", [], actor="a", now=now)
+        row = svc.create_ruleset(s, p, default_ruleset(), actor="a", now=now)
+        svc.publish_ruleset(s, row, actor="a", now=now)
+        r = svc.create_round(
+            s,
+            p,
+            1,
+            opens_at=now,
+            closes_at=now.replace(month=6),
+            advance_slots=1,
+            ruleset=row,
+            actor="a",
+            now=now,
+        )
+        svc.open_round(s, r, actor="a", now=now)
+        sub = svc.register_submission(
+            s,
+            r,
+            c,
+            "T-VL",
+            artefact=str(art),
+            actor="a",
+            now=now,
+            components=[{"name": "decoder", "kind": "text"}],
+        )
+        (f0,) = sub.files
+    st.dispose()
+    data = bytearray(art.read_bytes())
+    data[-1] ^= 0xFF
+    art.write_bytes(bytes(data))
+    out = run("provenance", "run", "--submission", "1", "--reference", str(models["public"]), db=db)
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert f0["sha256"] in out.stderr and "changed since registration" in out.stderr
+    import hashlib
+
+    assert hashlib.sha256(bytes(data)).hexdigest() in out.stderr

@@ -128,10 +128,10 @@ def test_late_appeal_rejected_and_upheld_appeal_reissues(store: Store, now: date
         rs.compute_scorecard(s, r, actor=ADMIN, now=pub)
         rs.publish_results(s, r, actor=ADMIN, now=pub)
         c = svc.get_consortium(s, p, "C")
-        late = rs.file_appeal(s, r, c, "please", actor="C", now=pub + timedelta(days=10, seconds=1))
-        assert late.status == "rejected_late" and "window closed" in late.reason
         ok = rs.file_appeal(s, r, c, "grading error", actor="C", now=pub + timedelta(days=9))
         assert ok.status == "pending"
+        late = rs.file_appeal(s, r, c, "please", actor="C", now=pub + timedelta(days=10, seconds=1))
+        assert late.status == "rejected_late" and "window closed" in late.reason
         sub = svc.submission_of(s, r, c)
         card = rs.decide_appeal(
             s,

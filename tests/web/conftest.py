@@ -100,7 +100,9 @@ def demo_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
                 kw["consortium"] = svc.get_consortium(s, prog, str(extra["consortium"]))
             if "expert_name" in extra:
                 kw["expert_name"] = extra["expert_name"]
-            users.create_user(s, name, PASSWORD, role, actor="setup", now=PUBLISHED, **kw)  # type: ignore[arg-type]
+            users.create_user(
+                s, name, PASSWORD, role, actor="setup", now=PUBLISHED + timedelta(days=1), **kw
+            )  # type: ignore[arg-type]
         users.create_user(
             s,
             "hanbit",
@@ -108,7 +110,7 @@ def demo_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
             "team",
             consortium=svc.get_consortium(s, prog, "Hanbit AI"),
             actor="setup",
-            now=PUBLISHED,
+            now=PUBLISHED + timedelta(days=1),
         )
     store.dispose()
     return d / "demo.db"

@@ -99,7 +99,7 @@ def build(store: Store) -> None:
             amended,
             rationale="Tie-break order changed so that expert review decides exact ties first.",
             actor=ADMIN,
-            now=T0 + timedelta(days=120),
+            now=T0 + timedelta(days=145),
         )
         svc.close_round(s, rnd, actor=ADMIN, now=T0 + timedelta(days=150))
         t_eval = T0 + timedelta(days=160)
@@ -158,5 +158,5 @@ def build(store: Store) -> None:
             ruleset=svc.get_ruleset(s, rnd.ruleset_id),
             name="Phase 2",
             actor=ADMIN,
-            now=PUBLISHED + timedelta(days=15),
+            now=PUBLISHED + timedelta(days=1),
         )

@@ -16,7 +16,6 @@ from sovereval.store.web_models import User
 from sovereval.web import policy
 from sovereval.web import users_service as users
 from tests.web.conftest import PROGRAMME, WebEnv
-from tests.web.sample import T0
 
 PUBLIC_PAGES = (
     "/",
@@ -49,6 +48,8 @@ def _round2_submissions(web: WebEnv) -> dict[str, int]:
     with web.store.session() as s:
         prog = svc.get_programme(s, PROGRAMME)
         rnd = svc.get_round(s, prog, 2)
+        rnd.opens_at = web.clock()  # submissions are accepted only inside the round's dates
+        svc.open_round(s, rnd, actor="a", now=web.clock())
         for team, model, value in (
             ("Gyeol Consortium", "Gyeol-40B-secret", 0.6173),
             ("Hanbit AI", "Hanbit-70B-secret", 0.8291),
@@ -186,19 +187,7 @@ def test_public_never_sees_drafts_or_unpublished_scorecards(web: WebEnv) -> None
         draft = svc.create_ruleset(
             s, prog, default_ruleset("draft-rules"), actor="a", now=web.clock()
         )
-        draft_hash = draft.content_hash
-        svc.create_round(
-            s,
-            prog,
-            3,
-            opens_at=T0 + timedelta(days=400),
-            closes_at=T0 + timedelta(days=500),
-            advance_slots=2,
-            ruleset=draft,
-            name="Phase 3",
-            actor="a",
-            now=web.clock(),
-        )
+        draft_hash = draft.content_hash  # (a round cannot be created on a draft rule set)
         # A second programme whose round is scored but not published.
         p2 = svc.create_programme(s, "Hidden", "", actor="a", now=web.clock())
         rules = svc.create_ruleset(s, p2, default_ruleset("p2"), actor="a", now=web.clock())
@@ -248,10 +237,10 @@ def test_public_never_sees_drafts_or_unpublished_scorecards(web: WebEnv) -> None
         rs.compute_scorecard(s, rnd, actor="a", now=web.clock())
         p2_id, round2_id = p2.id, rnd.id
     pid = web.ids["programme"]
-    rules3 = web.client.get(f"/programmes/{pid}/rounds/3/rules")
-    assert rules3.status_code == 200 and "No rule version of this round is published" in rules3.text
-    assert draft_hash not in rules3.text
-    assert web.client.get(f"/api/v1/programmes/{pid}/rounds/3/rules").json() == []
+    rules1 = web.client.get(f"/programmes/{pid}/rounds/1/rules")
+    assert rules1.status_code == 200 and draft_hash not in rules1.text
+    api_rules = web.client.get(f"/api/v1/programmes/{pid}/rounds/1/rules").json()
+    assert draft_hash not in str(api_rules)
     assert draft_hash not in _public_text(web, pid)
     assert draft_hash not in web.client.get(f"/programmes/{pid}/report").text
     # Unpublished scorecard: invisible on every public surface.
@@ -281,7 +270,8 @@ def test_every_write_lands_in_the_ledger(web: WebEnv) -> None:
         headers={"authorization": f"Bearer {token}"},
     )
     assert r.status_code == 422  # round 2 has no submissions: refused by the rules, not a 500
-    sub = _round2_submissions(web)["Gyeol Consortium"]  # 2 registrations + 2 results = 4 events
+    # opening round 2 + 2 registrations + 2 results = 5 events
+    sub = _round2_submissions(web)["Gyeol Consortium"]
     r = web.client.post(
         f"/api/v1/submissions/{sub}/results",
         json={"part": "government", "value": 0.5, "lo": 0.45, "hi": 0.55, "source": "run 7"},
@@ -289,7 +279,7 @@ def test_every_write_lands_in_the_ledger(web: WebEnv) -> None:
     )
     assert r.status_code == 201, r.text
     after = web.client.get("/api/v1/ledger/head").json()["events"]
-    assert after == before + 1 + 4 + 1
+    assert after == before + 1 + 5 + 1
     with web.store.session() as s:
         from sovereval.store.models import LedgerEvent
 

@@ -257,9 +257,12 @@ def test_the_app_on_sqlite_and_postgresql(store: Store, tmp_path: Path) -> None:
     from sovereval.competition.scoring import Measurement
 
     build(store)
+    at = PUBLISHED + timedelta(days=2)  # after the sample's last event; ledger times move forward
     with store.session() as s:
         prog = svc.get_programme(s, PROGRAMME)
         rnd = svc.get_round(s, prog, 2)
+        rnd.opens_at = at  # submissions only inside the round's dates
+        svc.open_round(s, rnd, actor="t", now=at)
         sub = svc.register_submission(
             s,
             rnd,
@@ -269,15 +272,13 @@ def test_the_app_on_sqlite_and_postgresql(store: Store, tmp_path: Path) -> None:
             components=[],
             files=[],
             actor="t",
-            now=PUBLISHED,
+            now=at,
         )
-        svc.record_result(s, sub, "common", Measurement(0.5, 0.4, 0.6), actor="t", now=PUBLISHED)
-        u = users.create_user(s, "ev", "evaluator password", "evaluator", actor="t", now=PUBLISHED)
-        _r, token = users.issue_token(s, u, "t", actor="t", now=PUBLISHED)
+        svc.record_result(s, sub, "common", Measurement(0.5, 0.4, 0.6), actor="t", now=at)
+        u = users.create_user(s, "ev", "evaluator password", "evaluator", actor="t", now=at)
+        _r, token = users.issue_token(s, u, "t", actor="t", now=at)
         pid, sid = prog.id, sub.id
-    app = create_app(
-        Settings(db_url=store.url, data_dir=tmp_path), store=store, clock=lambda: PUBLISHED
-    )
+    app = create_app(Settings(db_url=store.url, data_dir=tmp_path), store=store, clock=lambda: at)
     client = TestClient(app)
     lb = client.get(f"/api/v1/programmes/{pid}/leaderboard").json()
     assert lb["teams"][0]["team"] == "Hanbit AI"

@@ -18,10 +18,12 @@ from sovereval.competition import service as svc
 from sovereval.review import service as review
 from sovereval.store import evaluation_models as em
 from tests.web.conftest import WebEnv
-from tests.web.sample import PROGRAMME, T0
+from tests.web.sample import PROGRAMME, PUBLISHED
 
-CLOSES = T0 + timedelta(days=150)
-DEADLINE = CLOSES + timedelta(days=14)  # 2026-01-15 09:00 UTC
+# Ledger times only move forward, and the sample's events run to PUBLISHED + 1 day: the review
+# round is taken to close after them (its row is moved in review_setup).
+CLOSES = PUBLISHED + timedelta(days=1)
+DEADLINE = CLOSES + timedelta(days=14)
 REPORT = "Technical report: a decoder trained from a fresh initialisation on 3T tokens."
 LOG = '{"step": 1000, "loss": 2.31}\n{"step": 2000, "loss": 2.05}\n'
 KEYS = ("development_strategy", "technical_capability", "originality", "ripple_effects")
@@ -46,6 +48,7 @@ def review_setup(env: WebEnv) -> Review:
     with env.store.session() as s:
         prog = svc.get_programme(s, PROGRAMME)
         rnd = svc.get_round(s, prog, 1)
+        rnd.closes_at = CLOSES
         for name in ("Expert A", "Expert B"):
             review.register_expert(s, prog, name, {"affiliations": []}, actor="t", now=now)
         sub_a, sub_b = env.ids["Gyeol Consortium"], env.ids["Hanbit AI"]
@@ -183,7 +186,7 @@ def test_draft_submit_edit_with_history_through_the_api(rv: Review) -> None:
     # who, when, why, before and after
     assert last["editor"] == "Expert A" and last["reason"].startswith("Re-read")
     assert last["before"]["score"] == 7 and last["after"]["score"] == 5
-    assert last["stage"] == "submitted" and last["at"].startswith("2026-01-03T10:00")
+    assert last["stage"] == "submitted" and last["at"].startswith("2026-01-19T10:00")
     # one draft entry + three on submitting the full form (the first criterion is unchanged)
     # + one edit (7 -> 5)
     assert len(st["history"]) == 1 + 3 + 1
@@ -243,5 +246,5 @@ def test_form_locks_after_the_deadline(rv: Review) -> None:
     st = c.get(url, headers=h).json()
     assert st["locked"] is True and st["status"] == "draft" and len(st["scores"]) == 3
     page = c.get(f"/expert/submissions/{rv.assigned}", headers=h).text
-    assert 'id="review-locked"' in page and "2026-01-15T09:00 UTC has passed" in page
+    assert 'id="review-locked"' in page and "2026-01-31T09:00 UTC has passed" in page
     assert "<fieldset disabled>" in page

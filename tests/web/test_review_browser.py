@@ -79,6 +79,6 @@ def test_expert_completes_a_review_and_is_refused_after_the_deadline(
     assert other.locator("#review-locked").is_visible()
     other.screenshot(path=str(shots / "expert-review-locked.png"), full_page=True)
     page.reload()
-    assert "2026-01-15T09:00 UTC has passed" in page.locator("#review-locked").inner_text()
+    assert "2026-01-31T09:00 UTC has passed" in page.locator("#review-locked").inner_text()
     assert page.locator("#criterion-originality form").count() == 0  # no edit forms when locked
     assert _unexpected(errors) == []

@@ -44,7 +44,8 @@ class StoreSink:
         )
         self.key = run_key(submission_id, suite, model)
         with store.session() as s:
-            svc.get_submission(s, submission_id)  # fail early on a wrong id
+            # fail early on a wrong id; a local artefact must still match its digests
+            svc.verify_artefact(svc.get_submission(s, submission_id))
 
     def write(self, results: Sequence[ItemResult]) -> None:
         if not results:

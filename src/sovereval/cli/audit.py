@@ -9,12 +9,17 @@ import typer
 from sovereval.cli.common import JsonOpt, console, ctx_of, emit_json
 from sovereval.errors import InputError, LedgerIntegrityError
 from sovereval.ledger.chain import VerifyResult, from_jsonl, to_jsonl, verify
-from sovereval.ledger.log import iter_events, verify_store
+from sovereval.ledger.log import backwards_runs, iter_events, verify_store
 
 app = typer.Typer(no_args_is_help=True)
 
 
-def _report(r: VerifyResult, as_json: bool) -> None:
+def _report(
+    r: VerifyResult, as_json: bool, backwards: list[tuple[int, str, str]] | None = None
+) -> None:
+    """Exit 0 when the chain verifies with monotonic times, 1 when it verifies but some times
+    run backwards (older data), 2 when it is broken."""
+    backwards = backwards or []
     if as_json:
         emit_json(
             {
@@ -23,11 +28,25 @@ def _report(r: VerifyResult, as_json: bool) -> None:
                 "head": r.head,
                 "first_bad_seq": r.first_bad_seq,
                 "problem": r.problem,
+                "times_backwards": [
+                    {"seq": seq, "at": at, "previous_at": prev} for seq, at, prev in backwards
+                ],
             }
         )
         if not r.ok:
             raise typer.Exit(2)
+        if backwards:
+            raise typer.Exit(1)
         return
+    if r.ok and backwards:
+        console.print(
+            f"CHAIN OK, TIMES NOT MONOTONIC: {r.count} events, head {r.head}; "
+            f"{len(backwards)} event(s) timed before their predecessor:",
+            highlight=False,
+        )
+        for seq, at, prev in backwards:
+            console.print(f"  event {seq} at {at}, after an event at {prev}", highlight=False)
+        raise typer.Exit(1)
     if r.ok:
         console.print(f"OK: {r.count} events, head {r.head}")
         return
@@ -45,7 +64,8 @@ def verify_cmd(
     """Recompute the hash chain in the database; name the first broken event (exit 2)."""
     c = ctx_of(ctx)
     with c.store.session() as s:
-        _report(verify_store(s, head), as_json)
+        result = verify_store(s, head)
+        _report(result, as_json, backwards_runs(iter_events(s)) if result.ok else None)
 
 
 @app.command("export")

@@ -7,6 +7,7 @@ import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cached_property
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -25,10 +26,25 @@ class Context:
     settings: Settings
     actor: str
     at: datetime | None
+    may_create: bool = False
+    """Only ``db upgrade`` / ``db init`` / ``programme create`` may create a new database."""
 
     @cached_property
     def store(self) -> Store:
-        return Store(self.settings.db_url)
+        url = self.settings.db_url
+        path = sqlite_path(url)
+        if path is not None and not self.may_create and not Path(path).exists():
+            raise InputError(
+                f"no database at {path}; create it with: sovereval --db {path} db init "
+                "(or programme create), or check --db / SOVEREVAL_DB"
+            )
+        store = Store(url)
+        if self.at is not None:
+            from sovereval.ledger.log import claim_replay
+
+            with store.session() as s:
+                claim_replay(s)
+        return store
 
     def now(self) -> datetime:
         return self.at or datetime.now(UTC)
@@ -42,7 +58,16 @@ def ctx_of(ctx: typer.Context) -> Context:
     return root.obj
 
 
+def sqlite_path(url: str) -> str | None:
+    """The file of an SQLite URL (None for other databases and in-memory SQLite)."""
+    if not url.startswith("sqlite"):
+        return None
+    path = url.split("///", 1)[-1]
+    return None if not path or path == ":memory:" else path
+
+
 def parse_time(value: str | None) -> datetime | None:
+    """An ISO 8601 time with an explicit offset (``Z`` or ``+09:00``), normalised to UTC."""
     if value is None:
         return None
     try:
@@ -51,7 +76,11 @@ def parse_time(value: str | None) -> datetime | None:
         raise InputError(
             f"'{value}' is not an ISO 8601 time (e.g. 2026-01-15T09:00:00+09:00)"
         ) from exc
-    return t if t.tzinfo else t.replace(tzinfo=UTC)
+    if t.tzinfo is None:
+        raise InputError(
+            f"'{value}' has no UTC offset; write it with one, e.g. {value}+09:00 or {value}Z"
+        )
+    return t.astimezone(UTC)
 
 
 def emit_json(obj: Any) -> None:

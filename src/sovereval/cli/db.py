@@ -22,6 +22,13 @@ def upgrade_cmd(
     console.print(f"database at revision {revision}")
 
 
+@app.command("init")
+def init_cmd(ctx: typer.Context) -> None:
+    """Create the database given by --db / SOVEREVAL_DB (if needed) and migrate it to the latest
+    revision; the only commands that create a database are this, db upgrade and programme create."""
+    upgrade_cmd(ctx, "head")
+
+
 @app.command("url")
 def url_cmd(ctx: typer.Context) -> None:
     """Print the database URL in use (the embedded default unless --db is given)."""

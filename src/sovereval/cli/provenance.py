@@ -1,7 +1,8 @@
 """``sovereval provenance``: was this model initialised fresh and trained by the team?
 
 Exit codes (scripts depend on them): 0 when the analysis completed, whatever the verdict;
-2 when an input is unreadable, unsupported or hostile (one line, never a traceback).
+2 when an input is unreadable, unsupported or hostile (one line, never a traceback);
+3 when ``run`` stored a result that fails the RuleSet's originality gate.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from sovereval.cli.common import JsonOpt, console, ctx_of, emit_json
+from sovereval.cli.common import JsonOpt, console, ctx_of, emit_json, err_console
 from sovereval.cli.provenance_corpus import app as corpus_app
 
 app = typer.Typer(no_args_is_help=True)
@@ -122,11 +123,13 @@ def run_cmd(
     c = ctx_of(ctx)
     with c.store.session() as s:
         sub = svc.get_submission(s, submission)
-        artefact, components = Path(sub.artefact_uri), list(sub.components)
-    if not artefact.exists():
+        local, components = svc.verify_artefact(sub), list(sub.components)
+    if local is None:
         raise InputError(
-            f"submission {submission}: artefact '{artefact}' is not a local path; fetch it first"
+            f"submission {submission}: artefact '{sub.artefact_uri}' is not a local path; "
+            "fetch it first"
         )
+    artefact = local
     results = []
     for ref in reference:
         report = analyse_paths(artefact, ref, allow_pytorch=allow_pytorch, seed=seed)
@@ -155,12 +158,23 @@ def run_cmd(
             )
     if as_json:
         emit_json(results)
-        return
-    for r in results:
-        flag = "[red]ORIGINALITY GATE FAILED[/]" if r["gate_failed"] else "[green]gate passed[/]"
-        console.print(f"{r['reference']}: {r['verdict']} — {flag}")
-        for comp, _, reason in r["findings"]:
-            console.print(f"   {comp}: {reason}", highlight=False)
+    else:
+        for r in results:
+            flag = (
+                "[red]ORIGINALITY GATE FAILED[/]" if r["gate_failed"] else "[green]gate passed[/]"
+            )
+            console.print(f"{r['reference']}: {r['verdict']} — {flag}")
+            for comp, _, reason in r["findings"]:
+                console.print(f"   {comp}: {reason}", highlight=False)
+    if any(r["gate_failed"] for r in results):
+        with c.store.session() as s:
+            err_console.print(
+                "originality gate failed; next: "
+                + svc.gate_next_step(s, svc.get_submission(s, submission)),
+                highlight=False,
+                soft_wrap=True,
+            )
+        raise typer.Exit(3)
 
 
 library = typer.Typer(no_args_is_help=True, help="Reference library of compact model fingerprints.")

@@ -11,9 +11,16 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from sovereval.competition.appeals import check_appeal_time
+from sovereval.competition.lifecycle import APPEAL, CONSORTIUM, ROUND, SUBMISSION
 from sovereval.competition.rules import RuleSet
 from sovereval.competition.scoring import Measurement, TeamInputs, TeamScore, score_round
-from sovereval.competition.service import _event, rule_history, ruleset_of
+from sovereval.competition.service import (
+    _event,
+    check_measurement,
+    get_ruleset,
+    rule_history,
+    ruleset_of,
+)
 from sovereval.errors import InputError, NotFoundError, RuleViolation
 from sovereval.store import models as m
 
@@ -23,7 +30,9 @@ def _inputs(
 ) -> tuple[list[TeamInputs], dict[str, m.Submission]]:
     subs = (
         s.execute(
-            select(m.Submission).where(m.Submission.round_id == rnd.id).order_by(m.Submission.id)
+            select(m.Submission)
+            .where(m.Submission.round_id == rnd.id, m.Submission.status != "withdrawn")
+            .order_by(m.Submission.id)
         )
         .scalars()
         .all()
@@ -78,6 +87,20 @@ def scorecard_content(
         for r in history
         if r.is_amendment
     ]
+    rules = ruleset_of(rules_row)
+    adv = rules.advancement
+    rule, count = (
+        ("eliminate_lowest", adv.eliminate_lowest)
+        if adv.eliminate_lowest is not None
+        else ("advance_count", adv.advance_count)
+    )
+    advancing = sum(1 for sc in scores if sc.decision == "advance")
+    note = f"rule set {rules_row.name} v{rules_row.version}: advancement.{rule} = {count}"
+    if rnd.advance_slots and rnd.advance_slots != advancing:
+        note += (
+            f"; the round's planned {rnd.advance_slots} slot(s) are not used, "
+            f"{advancing} team(s) advance under the rule set"
+        )
     return {
         "round": rnd.number,
         "rules": {
@@ -86,6 +109,16 @@ def scorecard_content(
             "hash": rules_row.content_hash,
             "amended": bool(amendments),
             "amendments": amendments,
+            "reopenings": list(rnd.reopenings),
+            "category_points": rules.category_points(),
+            "total_points": rules.total_points,
+        },
+        "advancement": {
+            "decided_by": f"advancement.{rule}",
+            "value": count,
+            "advancing": advancing,
+            "round_slots": rnd.advance_slots,
+            "note": note,
         },
         "teams": [
             {
@@ -104,8 +137,8 @@ def scorecard_content(
 
 def compute_scorecard(s: Session, rnd: m.Round, *, actor: str, now: datetime) -> m.Scorecard:
     """Score the round under its rule set in force; stored as the next (unpublished) issue."""
-    rules_row = s.get(m.RuleSetRow, rnd.ruleset_id)
-    assert rules_row is not None
+    ROUND.move(f"round {rnd.number}", rnd.status, "compute")
+    rules_row = get_ruleset(s, rnd.ruleset_id)
     rules = ruleset_of(rules_row)
     teams, by_team = _inputs(s, rnd, rules)
     scores = score_round(rules, teams)
@@ -152,7 +185,12 @@ def latest_scorecard(
 
 
 def publish_results(s: Session, rnd: m.Round, *, actor: str, now: datetime) -> m.Scorecard:
-    """Publish the latest scorecard: decisions take effect and the appeal window starts."""
+    """Publish the latest scorecard: decisions take effect and the appeal window starts.
+
+    Consortium status is derived, never reset: a team's status follows the latest record that
+    decides it (this round's decision, or a wild-card admission into a later round), so
+    republishing an earlier round cannot undo a later admission. Each change is listed in the
+    ``results.published`` event."""
     card = latest_scorecard(s, rnd)
     if card is None:
         raise RuleViolation(
@@ -162,19 +200,29 @@ def publish_results(s: Session, rnd: m.Round, *, actor: str, now: datetime) -> m
         raise RuleViolation(
             f"round {rnd.number} is {rnd.status}; close it before publishing results"
         )
+    behind = _differences(s, rnd, card)
+    if behind:
+        raise RuleViolation(
+            f"scorecard issue {card.issue} no longer matches the recorded inputs ({behind[0]}); "
+            f"recompute it first: sovereval score compute -r {rnd.number}"
+        )
+    rnd.status = ROUND.move(
+        f"round {rnd.number}", rnd.status, "publish" if rnd.status == "closed" else "republish"
+    )
     card.published = True
     if rnd.published_at is None:
         rnd.published_at = now
-    rnd.status = "published"
+    changes: dict[str, list[str]] = {}
     for t in card.content["teams"]:
         sub = s.get(m.Submission, t["submission"])
         assert sub is not None
         c = s.get(m.Consortium, sub.consortium_id)
         assert c is not None
-        sub.status = t["decision"]
-        c.status = {"advance": "selected", "eliminate": "eliminated", "disqualify": "disqualified"}[
-            t["decision"]
-        ]
+        sub.status = SUBMISSION.move(f"submission {sub.id}", sub.status, t["decision"])
+        new = derive_status(s, c, rnd, t["decision"])
+        if new != c.status:
+            changes[c.name] = [c.status, new]
+            c.status = new
     _event(
         s,
         actor,
@@ -184,10 +232,65 @@ def publish_results(s: Session, rnd: m.Round, *, actor: str, now: datetime) -> m
             "issue": card.issue,
             "rules_hash": card.content["rules"]["hash"],
             "amended": card.content["rules"]["amended"],
+            "status_changes": changes,
         },
         now,
     )
     return card
+
+
+def derive_status(s: Session, c: m.Consortium, rnd: m.Round, decision: str) -> str:
+    """The consortium's status after round ``rnd`` decides ``decision`` for it.
+
+    Records are ordered by the round they concern: a wild-card admission into round k comes
+    after the results of every round before k. A decision of an earlier round than the team's
+    latest admission does not change its status; disqualification always stands."""
+    if decision == "disqualify" or c.status == "disqualified":
+        return CONSORTIUM.move(f"consortium '{c.name}'", c.status, "disqualify")
+    later = s.execute(
+        select(m.WildcardApplication.id)
+        .join(m.WildcardCall, m.WildcardCall.id == m.WildcardApplication.call_id)
+        .join(m.Round, m.Round.id == m.WildcardCall.round_id)
+        .where(
+            m.WildcardApplication.consortium_id == c.id,
+            m.WildcardApplication.status == "selected",
+            m.Round.number > rnd.number,
+        )
+    ).first()
+    if later is not None:
+        return c.status
+    return CONSORTIUM.move(f"consortium '{c.name}'", c.status, decision)
+
+
+def results_staleness(s: Session, rnd: m.Round) -> list[str]:
+    """Why the round's published results no longer follow from its recorded inputs (empty when
+    they do). The published scorecard is never edited: an operator recomputes and republishes."""
+    card = latest_scorecard(s, rnd, published_only=True)
+    if card is None:
+        return []
+    return _differences(s, rnd, card)
+
+
+def _differences(s: Session, rnd: m.Round, card: m.Scorecard) -> list[str]:
+    """How a scorecard differs from a recompute of the round's recorded inputs now."""
+    rules_row = get_ruleset(s, rnd.ruleset_id)
+    teams, _ = _inputs(s, rnd, ruleset_of(rules_row))
+    fresh = {sc.team: sc for sc in score_round(ruleset_of(rules_row), teams)}
+    out: list[str] = []
+    for t in card.content["teams"]:
+        now_sc = fresh.get(t["team"])
+        if now_sc is None:
+            out.append(f"{t['team']}: its submission is no longer active")
+        elif now_sc.decision != t["decision"]:
+            out.append(
+                f"{t['team']}: published {t['decision']}, the recorded inputs now give "
+                f"{now_sc.decision} ({now_sc.reason})"
+            )
+        elif abs(now_sc.total - t["total"]) > 1e-9:
+            out.append(f"{t['team']}: published total {t['total']:.2f}, now {now_sc.total:.2f}")
+    if card.content["rules"]["hash"] != rules_row.content_hash:
+        out.append("the round's rules changed after publication")
+    return out
 
 
 def appeal_rows(s: Session, rnd: m.Round, *, with_text: bool = False) -> list[dict[str, Any]]:
@@ -224,7 +327,17 @@ def file_appeal(
         )
     ).first():
         raise RuleViolation(f"'{consortium.name}' has no submission in round {rnd.number}")
-    rules = ruleset_of(s.get(m.RuleSetRow, rnd.ruleset_id))  # type: ignore[arg-type]
+    if rnd.published_at is None:
+        raise RuleViolation(
+            f"round {rnd.number} is {rnd.status}; its results are not published, so there is "
+            "nothing to appeal yet"
+        )
+    if now < rnd.published_at:
+        raise RuleViolation(
+            f"round {rnd.number} results were published at {rnd.published_at.isoformat()}, "
+            f"after this filing time ({now.isoformat()})"
+        )
+    rules = ruleset_of(get_ruleset(s, rnd.ruleset_id))
     check = check_appeal_time(rnd.published_at, rules.appeal_window_days, now)
     status = "pending" if check.accepted else "rejected_late"
     a = m.Appeal(
@@ -261,6 +374,7 @@ def decide_appeal(
     upheld: bool,
     resolution: str,
     score_changes: Sequence[tuple[int, str, Measurement]] = (),
+    other_teams: bool = False,
     actor: str,
     now: datetime,
 ) -> m.Scorecard | None:
@@ -269,11 +383,28 @@ def decide_appeal(
         raise RuleViolation(
             f"appeal {appeal.id} is {appeal.status}; only a pending appeal can be decided"
         )
+    new_status = APPEAL.move(
+        f"appeal {appeal.id}", appeal.status, "uphold" if upheld else "dismiss"
+    )
     if len(resolution.strip()) < 10:
         raise InputError("a decision needs a written resolution (at least 10 characters)")
     if score_changes and not upheld:
         raise InputError("a dismissed appeal cannot change scores")
-    appeal.status = "upheld" if upheld else "dismissed"
+    rnd = s.get(m.Round, appeal.round_id)
+    assert rnd is not None
+    for sub_id, part, new in score_changes:
+        sub = s.get(m.Submission, sub_id)
+        if sub is None or sub.round_id != rnd.id:
+            raise InputError(f"--change: submission {sub_id} is not in round {rnd.number}")
+        if sub.consortium_id != appeal.consortium_id and not other_teams:
+            other = s.get(m.Consortium, sub.consortium_id)
+            raise RuleViolation(
+                f"appeal {appeal.id} cannot change submission {sub_id} of "
+                f"'{other.name if other else '?'}': an appeal changes its own team's results unless "
+                "the decision says it affects other teams (--other-teams)"
+            )
+        check_measurement(s, rnd, part, new)
+    appeal.status = new_status
     appeal.resolution, appeal.decided_by, appeal.decided_at = resolution, actor, now
     _event(
         s,
@@ -284,8 +415,15 @@ def decide_appeal(
     )
     if not score_changes:
         return None
-    rnd = s.get(m.Round, appeal.round_id)
-    assert rnd is not None
+    own = {
+        x.id
+        for x in s.execute(
+            select(m.Submission).where(
+                m.Submission.round_id == rnd.id,
+                m.Submission.consortium_id == appeal.consortium_id,
+            )
+        ).scalars()
+    }
     for sub_id, part, new in score_changes:
         row = s.execute(
             select(m.Result).where(
@@ -319,6 +457,7 @@ def decide_appeal(
                 "before": before,
                 "after": after,
                 "appeal": appeal.id,
+                **({"other_team": True} if sub_id not in own else {}),
             },
             now,
         )

@@ -111,6 +111,10 @@ class RuleSet:
     interval_level: float = 0.95
     lot_seed: str = "sovereval"
     """Seed of the lot that breaks exact ties after all tie-breaks."""
+    total_points: float = 100.0
+    """The declared total: a rule set whose parts do not sum to it cannot be drafted or
+    published (see :func:`check_total`). Left out of the canonical form when it is 100, so the
+    hashes of rule sets written before the field existed do not change."""
 
     def __post_init__(self) -> None:
         validate(self)
@@ -139,6 +143,8 @@ class RuleSet:
         d["review_rubric"] = dict(self.review_rubric)
         d["review"] = dict(self.review)
         d["arena"] = dict(self.arena)
+        if self.total_points == 100.0:
+            del d["total_points"]
         return d
 
     def canonical_json(self) -> str:
@@ -176,9 +182,40 @@ class RuleSet:
                 arena=dict(d.get("arena") or {}),
                 interval_level=float(d.get("interval_level", 0.95)),
                 lot_seed=str(d.get("lot_seed", "sovereval")),
+                total_points=float(d.get("total_points", 100.0)),
             )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise InputError(f"invalid rule set: {exc}") from exc
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise InputError(_explain(d, exc)) from exc
+
+
+def _explain(d: Any, exc: Exception) -> str:
+    """One line naming the field that is wrong, what was expected and where to look."""
+    hint = "see: sovereval schema ruleset"
+    if not isinstance(d, Mapping):
+        return f"invalid rule set: expected a JSON object, got {type(d).__name__}; {hint}"
+    if isinstance(exc, KeyError):
+        where = "a part" if exc.args and exc.args[0] in ("key", "category", "points") else "it"
+        return f"invalid rule set: {where} lacks the required field '{exc.args[0]}'; {hint}"
+    return f"invalid rule set: {exc}; {hint}"
+
+
+def check_total(rules: RuleSet) -> None:
+    """The parts must sum to the declared total (100 unless ``total_points`` says otherwise)."""
+    got = sum(p.points for p in rules.parts)
+    if abs(got - rules.total_points) > 1e-9:
+        cats = ", ".join(f"{k} {v:g}" for k, v in rules.category_points().items())
+        raise InputError(
+            f"rule set '{rules.name}': parts sum to {got:g} points ({cats}), "
+            f"not the declared total {rules.total_points:g}; fix the parts or set total_points"
+        )
+
+
+def value_range(part: PartRule) -> tuple[float, float]:
+    """The raw values a part accepts: a fraction in [0, 1], widened to the scale of an
+    ``absolute`` mapping (an expert rubric of 1-10, say)."""
+    if part.mapping.kind == "absolute":
+        return (min(0.0, part.mapping.lo), max(1.0, part.mapping.hi))
+    return (0.0, 1.0)
 
 
 def validate(rules: RuleSet) -> None:

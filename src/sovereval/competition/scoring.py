@@ -144,8 +144,11 @@ def score_round(rules: RuleSet, teams: Sequence[TeamInputs]) -> list[TeamScore]:
     Disqualification overrides points: a disqualified team keeps its scores for transparency
     but takes no advancement slot and is ranked after every eligible team.
     """
-    if len({t.team for t in teams}) != len(teams):
-        raise InputError("duplicate team in round inputs")
+    seen: set[str] = set()
+    for t in teams:
+        if t.team in seen:
+            raise InputError(f"team '{t.team}' appears twice in the round inputs")
+        seen.add(t.team)
     z = z_for(rules.interval_level)
     best: dict[str, Measurement] = {}
     for rule in rules.parts:

@@ -14,11 +14,14 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from sovereval.competition import formats
 from sovereval.competition.artefacts import digest_artefact
-from sovereval.competition.rules import RuleSet, diff_rules
+from sovereval.competition.lifecycle import ACTIVE_STATUSES, ROUND, SUBMISSION
+from sovereval.competition.rules import RuleSet, check_total, diff_rules, value_range
 from sovereval.competition.scoring import Measurement
 from sovereval.errors import (
     ConflictError,
+    HostileInputError,
     InputError,
     NotFoundError,
     RuleViolation,
@@ -26,7 +29,7 @@ from sovereval.errors import (
 from sovereval.ledger.log import append
 from sovereval.store import models as m
 
-COMPONENT_KINDS = ("text", "vision", "audio", "projector", "other")
+COMPONENT_KINDS = formats.COMPONENT_KINDS
 
 
 def _event(s: Session, actor: str, kind: str, body: Mapping[str, Any], now: datetime) -> None:
@@ -79,14 +82,23 @@ def get_ruleset(s: Session, ruleset_id: int | None) -> m.RuleSetRow:
     return row
 
 
-def submission_of(s: Session, rnd: m.Round, consortium: m.Consortium) -> m.Submission:
-    """The consortium's (first) submission in a round."""
-    sub = s.execute(
+def active_submission(s: Session, rnd: m.Round, consortium: m.Consortium) -> m.Submission | None:
+    """The consortium's one active (not withdrawn) submission in a round, if any."""
+    return s.execute(
         select(m.Submission)
-        .where(m.Submission.round_id == rnd.id, m.Submission.consortium_id == consortium.id)
-        .order_by(m.Submission.id)
+        .where(
+            m.Submission.round_id == rnd.id,
+            m.Submission.consortium_id == consortium.id,
+            m.Submission.status != "withdrawn",
+        )
+        .order_by(m.Submission.id.desc())
         .limit(1)
     ).scalar_one_or_none()
+
+
+def submission_of(s: Session, rnd: m.Round, consortium: m.Consortium) -> m.Submission:
+    """The consortium's active submission in a round."""
+    sub = active_submission(s, rnd, consortium)
     if sub is None:
         raise NotFoundError(f"'{consortium.name}' has no submission in round {rnd.number}")
     return sub
@@ -165,6 +177,7 @@ def create_ruleset(
             m.RuleSetRow.programme_id == programme.id, m.RuleSetRow.name == rules.name
         )
     ).scalar()
+    check_total(rules)
     if latest is not None and latest >= rules.version:
         rules = RuleSet.from_dict({**rules.to_dict(), "version": latest + 1})
     row = m.RuleSetRow(
@@ -207,6 +220,7 @@ def publish_ruleset(s: Session, row: m.RuleSetRow, *, actor: str, now: datetime)
         raise RuleViolation(
             f"rule set {row.name} v{row.version} is {row.status}; only a draft can be published"
         )
+    check_total(ruleset_of(row))
     row.status, row.published_at = "published", now
     _event(
         s,
@@ -233,6 +247,14 @@ def create_round(
 ) -> m.Round:
     if closes_at <= opens_at:
         raise InputError("a round must close after it opens")
+    if ruleset.status not in ("published", "frozen"):
+        raise RuleViolation(
+            f"rule set {ruleset.name} v{ruleset.version} (id {ruleset.id}) is {ruleset.status}; "
+            f"a round needs a published rule set (publish it: sovereval rules publish {ruleset.id})"
+            if ruleset.status == "draft"
+            else f"rule set {ruleset.name} v{ruleset.version} (id {ruleset.id}) is "
+            f"{ruleset.status}; create the round under the version that replaced it"
+        )
     if s.execute(
         select(m.Round).where(m.Round.programme_id == programme.id, m.Round.number == number)
     ).scalar_one_or_none():
@@ -266,16 +288,19 @@ def create_round(
 
 
 def open_round(s: Session, rnd: m.Round, *, actor: str, now: datetime) -> m.Round:
-    """Open a round: its rule set must be published, and is frozen from now on."""
-    if rnd.status != "planned":
+    """Open a round: its rule set must be published, and is frozen from now on. A round whose
+    close date has passed cannot open (it would accept nothing)."""
+    new_status = ROUND.move(f"round {rnd.number}", rnd.status, "open")
+    if now >= rnd.closes_at:
         raise RuleViolation(
-            f"round {rnd.number} is {rnd.status}; only a planned round can be opened"
+            f"round {rnd.number} closes at {rnd.closes_at.isoformat()}, before now "
+            f"({now.isoformat()}); it cannot open. Create a new round with later dates"
         )
     rs = s.get(m.RuleSetRow, rnd.ruleset_id)
     if rs is None or rs.status not in ("published", "frozen"):
         raise RuleViolation(f"round {rnd.number} cannot open: its rule set is not published")
     rs.status = "frozen"
-    rnd.status, rnd.opened_ruleset_id = "open", rs.id
+    rnd.status, rnd.opened_ruleset_id = new_status, rs.id
     _event(
         s, actor, "round.opened", {"round": rnd.number, "frozen_rules_hash": rs.content_hash}, now
     )
@@ -290,6 +315,8 @@ def amend_rules(
     cur = s.get(m.RuleSetRow, rnd.ruleset_id)
     assert cur is not None
     opened = rnd.status != "planned"
+    ROUND.move(f"round {rnd.number}", rnd.status, "amend rules" if opened else "revise rules")
+    check_total(new_rules)
     if opened and len(rationale.strip()) < 10:
         raise RuleViolation(
             "an amendment after the round opened needs a written rationale (at least 10 characters)"
@@ -344,10 +371,37 @@ def amend_rules(
 
 
 def close_round(s: Session, rnd: m.Round, *, actor: str, now: datetime) -> m.Round:
-    if rnd.status != "open":
-        raise RuleViolation(f"round {rnd.number} is {rnd.status}; only an open round can be closed")
-    rnd.status = "closed"
+    rnd.status = ROUND.move(f"round {rnd.number}", rnd.status, "close")
     _event(s, actor, "round.closed", {"round": rnd.number}, now)
+    return rnd
+
+
+def reopen_round(
+    s: Session,
+    rnd: m.Round,
+    *,
+    rationale: str,
+    closes_at: datetime,
+    actor: str,
+    now: datetime,
+) -> m.Round:
+    """Reopen a closed (not yet published) round until ``closes_at``: a flagged, reasoned
+    amendment, listed wherever the round's results appear."""
+    new_status = ROUND.move(f"round {rnd.number}", rnd.status, "reopen")
+    if len(rationale.strip()) < 10:
+        raise RuleViolation("reopening a round needs a written rationale (at least 10 characters)")
+    if closes_at <= now:
+        raise InputError(f"the new close ({closes_at.isoformat()}) must be after now")
+    entry = {
+        "at": now.isoformat(),
+        "actor": actor,
+        "rationale": rationale,
+        "closes_at": closes_at.isoformat(),
+        "previous_closes_at": rnd.closes_at.isoformat(),
+    }
+    rnd.reopenings = [*rnd.reopenings, entry]
+    rnd.status, rnd.closes_at = new_status, closes_at
+    _event(s, actor, "round.reopened", {"round": rnd.number, **entry}, now)
     return rnd
 
 
@@ -390,6 +444,29 @@ def rule_history(s: Session, rnd: m.Round) -> list[m.RuleSetRow]:
 # -- submissions and results --------------------------------------------------
 
 
+def check_submission_window(rnd: m.Round, now: datetime, what: str = "submissions") -> None:
+    """Submissions (and withdrawals) only while the round is open and inside its dates."""
+    ROUND.move(f"round {rnd.number}", rnd.status, "submit")
+    if not (rnd.opens_at <= now < rnd.closes_at):
+        raise RuleViolation(
+            f"round {rnd.number} accepts {what} from {rnd.opens_at.isoformat()} until "
+            f"{rnd.closes_at.isoformat()}; it is now {now.isoformat()}"
+        )
+
+
+def _resolve_files(artefact: str) -> list[dict[str, Any]]:
+    """Digest a local artefact; a URI (``scheme://...``) is recorded as given."""
+    if "://" in artefact:
+        return []
+    path = Path(artefact)
+    if not path.exists():
+        raise InputError(
+            f"artefact '{artefact}' does not exist; give a file, a folder of files, or a URI "
+            "such as s3://bucket/model"
+        )
+    return digest_artefact(path)
+
+
 def register_submission(
     s: Session,
     rnd: m.Round,
@@ -397,43 +474,39 @@ def register_submission(
     model_name: str,
     *,
     artefact: str,
-    components: Sequence[Mapping[str, Any]],
+    components: Any,
     endpoint: str = "",
     target_model: str = "",
     files: Sequence[Mapping[str, Any]] | None = None,
+    supersedes: int | None = None,
     actor: str,
     now: datetime,
 ) -> m.Submission:
-    if consortium.status in ("eliminated", "disqualified", "withdrawn"):
+    """Register a team's one active submission of a round. ``supersedes`` names the team's
+    current submission, which is withdrawn in the same transaction (its own event)."""
+    check_submission_window(rnd, now)
+    if consortium.status not in ACTIVE_STATUSES:
         raise RuleViolation(
-            f"consortium '{consortium.name}' is {consortium.status} and cannot submit"
+            f"consortium '{consortium.name}' is {consortium.status}; only selected or wild-card "
+            "teams may submit"
         )
-    if rnd.status not in ("planned", "open"):
-        raise RuleViolation(f"round {rnd.number} is {rnd.status}; submissions are closed")
-    comps = []
-    for c in components:
-        if not c.get("name") or c.get("kind", "other") not in COMPONENT_KINDS:
-            raise InputError(f"component {dict(c)} needs a name and a kind in {COMPONENT_KINDS}")
-        comps.append(
-            {
-                "name": str(c["name"]),
-                "kind": str(c.get("kind", "other")),
-                "declared_origin": str(c.get("declared_origin", "from-scratch")),
-                "licence": str(c.get("licence", "")),
-            }
+    comps = [c.model_dump() for c in formats.parse("components", components, label="components")]
+    current = active_submission(s, rnd, consortium)
+    if current is not None and current.id != supersedes:
+        raise ConflictError(
+            f"'{consortium.name}' already has submission {current.id} ('{current.model_name}') "
+            f"in round {rnd.number}; withdraw it (sovereval submission withdraw {current.id}) "
+            f"or register with --supersedes {current.id}"
+        )
+    if supersedes is not None and current is None:
+        raise NotFoundError(
+            f"'{consortium.name}' has no active submission {supersedes} in round {rnd.number}"
         )
     if files is None:
-        path = Path(artefact)
-        files = digest_artefact(path) if path.exists() else []
-    if s.execute(
-        select(m.Submission).where(
-            m.Submission.round_id == rnd.id,
-            m.Submission.consortium_id == consortium.id,
-            m.Submission.model_name == model_name,
-        )
-    ).scalar_one_or_none():
-        raise ConflictError(
-            f"'{consortium.name}' already submitted '{model_name}' to round {rnd.number}"
+        files = _resolve_files(artefact)
+    if current is not None:
+        withdraw_submission(
+            s, current, reason=f"superseded by '{model_name}'", actor=actor, now=now
         )
     sub = m.Submission(
         round_id=rnd.id,
@@ -461,7 +534,75 @@ def register_submission(
             "components": comps,
             "endpoint": endpoint,
             "target_model": target_model,
+            **({"supersedes": supersedes} if supersedes is not None else {}),
         },
+        now,
+    )
+    return sub
+
+
+def verify_artefact(sub: m.Submission) -> Path | None:
+    """Re-digest a submission's local artefact and compare every file with the SHA-256
+    recorded at registration; refuse a mismatch with both hashes. Returns the local path, or
+    None when there is nothing local (a URI, or no recorded files and no such path)."""
+    if "://" in sub.artefact_uri:
+        return None
+    path = Path(sub.artefact_uri)
+    recorded = {f["path"]: f["sha256"] for f in sub.files}
+    if not recorded:
+        return path if path.exists() else None
+    if not path.exists():
+        raise InputError(
+            f"submission {sub.id}: artefact '{sub.artefact_uri}' is not on this machine; "
+            "fetch it to that path first, so its digests can be re-checked"
+        )
+    now_files = {f["path"]: f["sha256"] for f in digest_artefact(path)}
+    for name, want in sorted(recorded.items()):
+        got = now_files.get(name)
+        if got is None:
+            raise HostileInputError(
+                f"submission {sub.id}: artefact file '{name}' (sha256 {want}) is missing"
+            )
+        if got != want:
+            raise HostileInputError(
+                f"submission {sub.id}: artefact file '{name}' changed since registration: "
+                f"recorded sha256 {want}, now {got}; refusing to analyse it"
+            )
+    extra = sorted(set(now_files) - set(recorded))
+    if extra:
+        raise HostileInputError(
+            f"submission {sub.id}: artefact holds files not recorded at registration: "
+            f"{', '.join(extra[:3])}{' ...' if len(extra) > 3 else ''}"
+        )
+    return path
+
+
+def gate_next_step(s: Session, sub: m.Submission) -> str:
+    """What the operator runs after a failed originality gate on ``sub``."""
+    rnd = s.get(m.Round, sub.round_id)
+    assert rnd is not None
+    cmd = f"sovereval score compute -r {rnd.number} && sovereval score publish -r {rnd.number}"
+    if rnd.status == "published":
+        return (
+            f"round {rnd.number}'s published results are now stale (sovereval score show -r "
+            f"{rnd.number}); recompute and republish: {cmd}"
+        )
+    return f"the submission will be disqualified when round {rnd.number} is scored: {cmd}"
+
+
+def withdraw_submission(
+    s: Session, sub: m.Submission, *, reason: str, actor: str, now: datetime
+) -> m.Submission:
+    """Withdraw a submission before its round closes; the team may then register another."""
+    rnd = s.get(m.Round, sub.round_id)
+    assert rnd is not None
+    check_submission_window(rnd, now, "withdrawals")
+    sub.status = SUBMISSION.move(f"submission {sub.id}", sub.status, "withdraw")
+    _event(
+        s,
+        actor,
+        "submission.withdrawn",
+        {"submission": sub.id, "round": rnd.number, "reason": reason},
         now,
     )
     return sub
@@ -481,14 +622,13 @@ def record_result(
     """Record (or replace, before publication) one raw input to scoring."""
     if subject not in ("model", "target"):
         raise InputError("subject must be 'model' or 'target'")
-    if not (value.lo <= value.value <= value.hi):
-        raise InputError(
-            f"result for part '{part}': value {value.value} lies outside its interval [{value.lo}, {value.hi}]"
-        )
     rnd = s.get(m.Round, sub.round_id)
     assert rnd is not None
     if rnd.status == "published":
         raise RuleViolation("results are published; change a score through an appeal decision")
+    if sub.status == "withdrawn":
+        raise RuleViolation(f"submission {sub.id} is withdrawn; record results for its successor")
+    check_measurement(s, rnd, part, value)
     row = s.execute(
         select(m.Result).where(
             m.Result.submission_id == sub.id, m.Result.part == part, m.Result.subject == subject
@@ -531,6 +671,27 @@ def record_result(
         now,
     )
     return row
+
+
+def check_measurement(s: Session, rnd: m.Round, part: str, value: Measurement) -> None:
+    """A result must name a part of the round's rule set and lie in that part's range, with
+    ``lo <= value <= hi``."""
+    rules_row = get_ruleset(s, rnd.ruleset_id)
+    rules = ruleset_of(rules_row)
+    keys = [p.key for p in rules.parts]
+    if part not in keys:
+        raise InputError(
+            f"part '{part}' is not in rule set {rules.name} v{rules.version} ({', '.join(keys)})"
+        )
+    lo, hi = value_range(rules.part(part))
+    for label, x in (("value", value.value), ("lo", value.lo), ("hi", value.hi)):
+        if not lo <= x <= hi:
+            raise InputError(f"part '{part}': {label} {x:g} is outside {lo:g}-{hi:g}")
+    if not value.lo <= value.value <= value.hi:
+        raise InputError(
+            f"part '{part}': need lo <= value <= hi, got value {value.value:g} with "
+            f"interval [{value.lo:g}, {value.hi:g}]"
+        )
 
 
 def record_provenance(

@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from sovereval.competition import resources, wildcard
+from sovereval.competition.lifecycle import CONSORTIUM, WILDCARD_CALL
 from sovereval.competition.service import _event
 from sovereval.errors import (
     ConflictError,
@@ -40,6 +41,8 @@ def open_wildcard_call(
             raise InputError(
                 f"unknown eligibility '{k}'; expected {', '.join(wildcard.ELIGIBLE_KINDS)}"
             )
+    if closes_at <= opens_at:
+        raise InputError("a wild-card call must close after it opens")
     if len(set(panel)) < 3:
         raise InputError("a wild-card panel needs at least three experts")
     call = m.WildcardCall(
@@ -89,8 +92,7 @@ def apply_wildcard(
 ) -> m.WildcardApplication:
     """Apply to a call. ``kind`` distinguishes a new consortium from an earlier applicant
     (both are recorded with status ``applicant``); eliminated teams are recognised by status."""
-    if call.status != "open":
-        raise RuleViolation(f"wild-card call {call.id} is closed")
+    WILDCARD_CALL.move(f"wild-card call {call.id}", call.status, "apply")
     if not (call.opens_at <= now < call.closes_at):
         raise DeadlinePassedError(
             f"wild-card call {call.id} accepts applications from {call.opens_at.isoformat()} "
@@ -105,6 +107,7 @@ def apply_wildcard(
         raise InputError(f"applicant kind must be 'new' or 'earlier_applicant', not '{kind}'")
     if consortium.status == "disqualified":
         raise RuleViolation(f"'{consortium.name}' was disqualified and is not eligible")
+    CONSORTIUM.move(f"consortium '{consortium.name}'", consortium.status, "apply")
     wildcard.check_eligible(kind, call.eligible_kinds)
     if s.execute(
         select(m.WildcardApplication).where(
@@ -133,8 +136,12 @@ def vote_wildcard(
 ) -> m.WildcardVote:
     call = s.get(m.WildcardCall, app.call_id)
     assert call is not None
-    if call.status != "open":
-        raise RuleViolation(f"wild-card call {call.id} is decided; votes are closed")
+    WILDCARD_CALL.move(f"wild-card call {call.id}", call.status, "vote")
+    if not (call.opens_at <= now < call.closes_at):
+        raise DeadlinePassedError(
+            f"wild-card call {call.id} takes votes from {call.opens_at.isoformat()} until "
+            f"{call.closes_at.isoformat()}; it is now {now.isoformat()}"
+        )
     if expert not in call.panel:
         raise RuleViolation(f"'{expert}' is not on the panel of call {call.id}")
     if s.execute(
@@ -160,8 +167,7 @@ def decide_wildcard(
     s: Session, call: m.WildcardCall, *, actor: str, now: datetime
 ) -> wildcard.WildcardOutcome:
     """Close the call; admitted teams enter the next round with the same resources as the others."""
-    if call.status != "open":
-        raise RuleViolation(f"wild-card call {call.id} is already decided")
+    call.status = WILDCARD_CALL.move(f"wild-card call {call.id}", call.status, "decide")
     apps = (
         s.execute(select(m.WildcardApplication).where(m.WildcardApplication.call_id == call.id))
         .scalars()
@@ -175,7 +181,6 @@ def decide_wildcard(
         ).scalars():
             votes[(v.expert, names[a.id])] = v.approve
     outcome = wildcard.decide([names[a.id] for a in apps], votes, call.panel, call.slots)
-    call.status = "decided"
     call.outcome = {
         "selected": list(outcome.selected),
         "approvals": dict(outcome.approvals),
@@ -189,7 +194,8 @@ def decide_wildcard(
         c = s.get(m.Consortium, a.consortium_id)
         assert c is not None
         if names[a.id] in outcome.selected:
-            a.status, c.status = "selected", "wildcard"
+            a.status = "selected"
+            c.status = CONSORTIUM.move(f"consortium '{c.name}'", c.status, "admit")
             for res, (amount, unit) in standard.items():
                 allocate(s, rnd, c, res, amount, unit, actor=actor, now=now)
         else:

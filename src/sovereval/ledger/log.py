@@ -3,17 +3,22 @@
 ``append`` locks the single ``ledger_head`` row (``SELECT ... FOR UPDATE`` on PostgreSQL; SQLite
 serialises writers) so two processes appending at once never fork the chain; the unique
 ``prev_hash`` column is a second guard.
+
+Times are monotonic: an event timed before the previous one is refused, and every time is
+stored in UTC. ``--at`` (an explicit clock) is for replays: it may only act on an empty database,
+which then becomes a replay database, or on one that already is (:func:`claim_replay`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from datetime import datetime
+from collections.abc import Iterable, Iterator, Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from sovereval.errors import InputError, RuleViolation
 from sovereval.ledger.chain import GENESIS, Event, VerifyResult, make_event, verify
 from sovereval.store.models import LedgerEvent, LedgerHead
 
@@ -39,6 +44,15 @@ def append(
 ) -> Event:
     """Append one event in the caller's transaction (commit together with the state change)."""
     head = _head(session)
+    if at.tzinfo is None:
+        raise InputError("ledger times must carry a timezone")
+    at = at.astimezone(UTC)
+    last = _last_time(session, head)
+    if last is not None and at < last:
+        raise RuleViolation(
+            f"event '{kind}' is timed {at.isoformat()}, before the previous ledger event "
+            f"({last.isoformat()}); ledger times only move forward"
+        )
     prev = None
     if head.seq:
         prev = Event(head.seq, "", "", "", "", "", head.hash)
@@ -55,7 +69,54 @@ def append(
         )
     )
     head.seq, head.hash = ev.seq, ev.hash
+    session.info["ledger_last_at"] = (session.get_transaction(), ev.seq, at)
     return ev
+
+
+def _last_time(session: Session, head: LedgerHead) -> datetime | None:
+    if not head.seq:
+        return None
+    cached = session.info.get("ledger_last_at")
+    if cached is not None and cached[0] is session.get_transaction() and cached[1] == head.seq:
+        return cached[2]  # type: ignore[no-any-return]
+    at = session.execute(select(LedgerEvent.at).where(LedgerEvent.seq == head.seq)).scalar()
+    return None if at is None else _parse(at)
+
+
+def _parse(at: str) -> datetime:
+    t = datetime.fromisoformat(at)
+    return t if t.tzinfo else t.replace(tzinfo=UTC)
+
+
+def claim_replay(session: Session) -> None:
+    """Allow an explicit clock (``--at``): on an empty database, mark it a replay database;
+    on a live one (events timed by the real clock), refuse."""
+    head = session.get(LedgerHead, 1)
+    if head is None:
+        session.add(LedgerHead(id=1, seq=0, hash=GENESIS, replay=True))
+        return
+    if head.replay:
+        return
+    if head.seq == 0:
+        head.replay = True
+        return
+    raise InputError(
+        "--at / SOVEREVAL_NOW sets the clock only on an empty or replay database; this one "
+        f"holds {head.seq} live events. Drop --at to act now"
+    )
+
+
+def backwards_runs(events: Iterable[Event]) -> list[tuple[int, str, str]]:
+    """Events timed before their predecessor, as ``(seq, at, previous at)``: older data written
+    before times were checked may hold them; the chain still verifies, the report names them."""
+    out: list[tuple[int, str, str]] = []
+    prev: tuple[datetime, str] | None = None
+    for ev in events:
+        t = _parse(ev.at)
+        if prev is not None and t < prev[0]:
+            out.append((ev.seq, ev.at, prev[1]))
+        prev = (t, ev.at)
+    return out
 
 
 def iter_events(session: Session, batch: int = 5000) -> Iterator[Event]:

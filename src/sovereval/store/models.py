@@ -104,6 +104,8 @@ class Round(Base):
     published_at: Mapped[datetime | None] = mapped_column(nullable=True)
     simulation: Mapped[bool] = mapped_column(default=False)
     """Marked a simulation when created: only such a round takes simulated panels and votes."""
+    reopenings: Mapped[list[Any]] = mapped_column(default=list)
+    """Each reasoned reopening of the closed round: ``{at, actor, rationale, closes_at}``."""
 
 
 class Submission(Base):
@@ -283,3 +285,5 @@ class LedgerHead(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     seq: Mapped[int] = mapped_column(Integer, default=0)
     hash: Mapped[str] = mapped_column(String(64))
+    replay: Mapped[bool] = mapped_column(Boolean, default=False)
+    """A replay database: its events are timed by ``--at``; a live one refuses ``--at``."""
