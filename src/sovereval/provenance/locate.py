@@ -41,7 +41,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from sovereval.provenance.formats.base import TensorSource
+from sovereval.provenance.formats.base import DictSource, TensorSource
 from sovereval.provenance.reading import closed_form
 
 F32 = npt.NDArray[np.float32]
@@ -280,7 +280,7 @@ def locate(a: TensorSource, b: TensorSource, options: LocateOptions | None = Non
     twice and never holds a model in memory."""
     opt = options or LocateOptions()
     sa, sb = _Side(a, opt), _Side(b, opt)
-    if _same_bytes(a.meta.path, b.meta.path):
+    if _is_file_source(a) and _is_file_source(b) and _same_bytes(a.meta.path, b.meta.path):
         return _identical_files(a, b, opt)
     sa.raw_pass()
     sb.raw_pass()
@@ -373,6 +373,11 @@ def locate(a: TensorSource, b: TensorSource, options: LocateOptions | None = Non
 
 
 CHUNK = 1 << 24
+
+
+def _is_file_source(src: TensorSource) -> bool:
+    """A reader over one file on disk (an in-memory source may carry its parent's path)."""
+    return not isinstance(src, DictSource) and Path(src.meta.path).is_file()
 
 
 def _same_bytes(pa: str, pb: str) -> bool:

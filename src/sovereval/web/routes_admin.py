@@ -264,6 +264,7 @@ def admin_panelist_enrol(
             proficiency=proficiency,
             actor=who(request).actor,
             now=ctx.now(),
+            user_id=u.id,
         )
     return back(f"/admin/rounds/{round_id}", "enrolled")
 
