@@ -40,6 +40,7 @@ from sovereval.bench.runner import journal_path, run_suite_async
 from sovereval.bench.scorers import ItemScore
 from sovereval.bench.stats import bootstrap_ci
 from sovereval.competition.scoring import Measurement
+from sovereval.demo_real.server import LocalModel
 
 GEN_TOKENS = 48
 JUDGE_TOKENS = 8
@@ -254,6 +255,7 @@ async def run_all(
     journal_dir: Path,
     cache_dir: Path,
     seed: int,
+    cache_root: Path,
     on_item: Callable[[str], None] = lambda _m: None,
 ) -> BenchOutcome:
     """Run every part for every model in ``models`` (served name -> (model dir, generation
@@ -272,13 +274,13 @@ async def run_all(
     for name, (folder, gen) in models.items():
         run = out.models.setdefault(name, ModelRuns(name))
         # Log-likelihood parts: the local transformers backend on the same weights.
-        local = open_backend(f"hf:{folder}", num_threads=1)
+        local: Backend = LocalModel(open_backend(f"hf:{folder}", num_threads=1), folder, cache_root)
         try:
             for part in ("common", "team"):
                 suite, root = spec[part]
                 res = await run_suite_async(
                     suite,
-                    f"hf:{folder}",
+                    local.uri,
                     data_root=root,
                     journal_dir=journal_dir,
                     cache_dir=cache_dir,

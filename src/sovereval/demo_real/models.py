@@ -219,6 +219,7 @@ def train_tiny(
     torch: Any = require("torch", "hf")
     transformers: Any = require("transformers", "hf")
     torch.manual_seed(seed)
+    torch.set_num_threads(1)  # one thread: the same bytes on every machine and run
     tok = _tokenizer(folder)
     config = transformers.LlamaConfig(
         vocab_size=len(tok),
@@ -276,6 +277,7 @@ def fine_tune(parent_dir: Path, folder: Path, *, seed: int, steps: int = 3) -> d
     torch: Any = require("torch", "hf")
     transformers: Any = require("transformers", "hf")
     torch.manual_seed(seed)
+    torch.set_num_threads(1)  # one thread: the same bytes on every machine and run
     tok = transformers.AutoTokenizer.from_pretrained(parent_dir)
     model = transformers.AutoModelForCausalLM.from_pretrained(parent_dir, dtype=torch.float32)
     ids = tok.encode(corpus_text(), add_special_tokens=False)

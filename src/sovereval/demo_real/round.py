@@ -104,7 +104,17 @@ def prepare(
     step("Benchmarks on a real model server (transformers serve), judges, battle answers")
     with server.serve(cache / "logs") as srv:
         backends = {
-            n: (d, server.served(srv, d, n, timeout_s=600.0, max_retries=1))
+            n: (
+                d,
+                server.served(
+                    srv,
+                    d,
+                    n,
+                    server.revision_of(d, cache),
+                    timeout_s=600.0,
+                    max_retries=1,
+                ),
+            )
             for n, d in dirs.items()
         }
         try:
@@ -116,6 +126,7 @@ def prepare(
                 journal_dir=cache / "journals",
                 cache_dir=cache / "responses",
                 seed=seed,
+                cache_root=cache,
                 on_item=detail,
             )
         finally:

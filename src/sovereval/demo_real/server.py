@@ -155,10 +155,51 @@ class ServedModel:
         await self.inner.aclose()
 
 
-def served(server: ModelServer, model_dir: Path, name: str, **options: Any) -> ServedModel:
-    """A backend for ``model_dir`` on ``server``, known in journals as ``name``."""
+def served(
+    server: ModelServer, model_dir: Path, name: str, revision: str, **options: Any
+) -> ServedModel:
+    """A backend for ``model_dir`` on ``server``, known in journals as ``name@revision``."""
     from sovereval.bench.backends import open_backend
 
     inner = open_backend(f"openai-compat:{server.base_url}#{model_dir}", **options)
-    revision = hashlib.sha256(str(model_dir.resolve()).encode()).hexdigest()[:8]
     return ServedModel(inner, name, revision)
+
+
+def revision_of(model_dir: Path, root: Path) -> str:
+    """A location-independent revision: the model folder's path inside the demo cache (which
+    names the build recipe version and the seed), hashed."""
+    try:
+        rel = model_dir.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        rel = model_dir.name
+    return hashlib.sha256(rel.encode()).hexdigest()[:8]
+
+
+class LocalModel:
+    """The in-process transformers backend under a location-independent URI
+    (``hf:demo-cache/<path in the cache>``), so journals and cache keys survive a moved cache."""
+
+    def __init__(self, inner: Backend, model_dir: Path, root: Path) -> None:
+        self.inner = inner
+        try:
+            rel = model_dir.resolve().relative_to(root.resolve()).as_posix()
+        except ValueError:
+            rel = model_dir.name
+        self._uri = f"hf:demo-cache/{rel}"
+
+    @property
+    def uri(self) -> str:
+        return self._uri
+
+    @property
+    def supports_loglik(self) -> bool:
+        return True
+
+    async def generate(self, messages: Sequence[Message], params: GenerateParams) -> Completion:
+        return await self.inner.generate(messages, params)
+
+    async def loglikelihood(self, requests: Sequence[LoglikRequest]) -> list[LoglikResult]:
+        return await self.inner.loglikelihood(requests)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
