@@ -13,6 +13,7 @@ resumed run after a kill) asks the models nothing already answered.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import json
 from collections.abc import Callable, Mapping, Sequence
@@ -274,7 +275,7 @@ async def run_all(
     for name, (folder, gen) in models.items():
         run = out.models.setdefault(name, ModelRuns(name))
         # Log-likelihood parts: the local transformers backend on the same weights.
-        local: Backend = LocalModel(open_backend(f"hf:{folder}", num_threads=1), folder, cache_root)
+        local: Backend = LocalModel(functools.partial(_open_local, folder), folder, cache_root)
         try:
             for part in ("common", "team"):
                 suite, root = spec[part]
@@ -379,6 +380,10 @@ async def run_all(
             mine = [v for v in verdicts if v.item_id == it.id]
             run.judged[it.id] = aggregate_item(mine, name, min_judges=2).mean if mine else None
     return out
+
+
+def _open_local(folder: Path) -> Backend:
+    return open_backend(f"hf:{folder}", num_threads=1)
 
 
 def _slug(text: str) -> str:

@@ -15,7 +15,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -179,8 +179,9 @@ class LocalModel:
     """The in-process transformers backend under a location-independent URI
     (``hf:demo-cache/<path in the cache>``), so journals and cache keys survive a moved cache."""
 
-    def __init__(self, inner: Backend, model_dir: Path, root: Path) -> None:
-        self.inner = inner
+    def __init__(self, open_inner: Callable[[], Backend], model_dir: Path, root: Path) -> None:
+        self._open = open_inner
+        self._inner: Backend | None = None
         try:
             rel = model_dir.resolve().relative_to(root.resolve()).as_posix()
         except ValueError:
@@ -195,6 +196,13 @@ class LocalModel:
     def supports_loglik(self) -> bool:
         return True
 
+    @property
+    def inner(self) -> Backend:
+        """Loaded on the first call: a run whose items are all journaled loads no weights."""
+        if self._inner is None:
+            self._inner = self._open()
+        return self._inner
+
     async def generate(self, messages: Sequence[Message], params: GenerateParams) -> Completion:
         return await self.inner.generate(messages, params)
 
@@ -202,4 +210,5 @@ class LocalModel:
         return await self.inner.loglikelihood(requests)
 
     async def aclose(self) -> None:
-        await self.inner.aclose()
+        if self._inner is not None:
+            await self._inner.aclose()
