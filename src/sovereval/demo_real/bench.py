@@ -48,7 +48,7 @@ JUDGE_TOKENS = 8
 CLICK_ITEMS = 10
 MATH_ITEMS = 2
 WRITING_ITEMS = 1
-TEAM_ITEMS = 4
+TEAM_ITEMS = 10
 JUDGED_TURNS = (1,)
 """The panel judges the first turn's answer (the second is generated and shown)."""
 
@@ -138,31 +138,52 @@ def suites(shared: Path | None, seed: int) -> dict[str, tuple[SuiteSpec, Path | 
             ],
         }
     )
-    team = SuiteSpec.model_validate(
-        {
-            "name": "demo-team",
-            "part": "team",
-            "data": "package",
-            "description": "the teams' own English multiple-choice items, log-likelihood",
-            "tasks": [
-                {
-                    "name": "mc-en",
-                    "loader": "jsonl",
-                    "path": "mc_en.jsonl",
-                    "options": {"kind": "mc", "answer_format": "letter"},
-                    "kind": "mc",
-                    "scorer": "mc_loglik",
-                    "prompt": "mc_en",
-                    "skill": "comprehension",
-                    "limit": TEAM_ITEMS,
-                }
-            ],
-        }
-    )
+    if shared is not None:
+        team = SuiteSpec.model_validate(
+            {
+                "name": "demo-team",
+                "part": "team",
+                "description": f"the teams' chosen set: another seeded CLIcK sample of {TEAM_ITEMS}",
+                "tasks": [
+                    {
+                        "name": "click-team",
+                        "loader": "click",
+                        "path": "click/Dataset",
+                        "kind": "mc",
+                        "scorer": "mc_loglik",
+                        "prompt": "click_lmeval",
+                        "skill": "comprehension",
+                        "limit": TEAM_ITEMS,
+                        "seed": seed + 1,
+                    }
+                ],
+            }
+        )
+    else:
+        team = SuiteSpec.model_validate(
+            {
+                "name": "demo-team",
+                "part": "team",
+                "data": "package",
+                "description": "the teams' chosen set: the package's English items",
+                "tasks": [
+                    {
+                        "name": "mc-en",
+                        "loader": "jsonl",
+                        "path": "mc_en.jsonl",
+                        "options": {"kind": "mc", "answer_format": "letter"},
+                        "kind": "mc",
+                        "scorer": "mc_loglik",
+                        "prompt": "mc_en",
+                        "skill": "comprehension",
+                    }
+                ],
+            }
+        )
     return {
         "common": (common, shared),
         "government": (government, None),
-        "team": (team, None),
+        "team": (team, shared),
     }
 
 
