@@ -450,7 +450,15 @@ def run_demo(
             now=t_pub + timedelta(days=16),
         )
         apps = {}
-        for name in ("Saebyeok Research", "Mirae Compute", "Onnuri AI"):
+        # The eliminated applicant is whichever team the points eliminated (in the scripted
+        # round, Saebyeok Research); with no elimination only the other two apply.
+        eliminated = [
+            c["name"]
+            for c in teams["consortia"]
+            if svc.get_consortium(s, prog, c["name"]).status == "eliminated"
+        ]
+        applicants = [*eliminated[:1], "Mirae Compute", "Onnuri AI"]
+        for name in applicants:
             cons = svc.get_consortium(s, prog, name)
             new = next(
                 (
@@ -470,7 +478,7 @@ def run_demo(
             )
         ballots = {
             "Mirae Compute": [True, True, True, False, True],
-            "Saebyeok Research": [False, True, False, False, True],
+            **{n: [False, True, False, False, True] for n in eliminated[:1]},
             "Onnuri AI": [True, False, False, True, False],
         }
         for name, votes in ballots.items():
