@@ -135,7 +135,7 @@ def appendix(
         "simulated": SIMULATED,
         "forensics": forensics,
         "models": models,
-        "items": items,
+        "bench_items": items,
         "judges": ", ".join(judges),
         "battles": sample,
         "stage_times": list(stage_times),
