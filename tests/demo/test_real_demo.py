@@ -93,7 +93,7 @@ def test_from_scratch_team_passes_with_chain_evidence(outcome: DemoOutcome) -> N
     assert rep["earliest_looks_initialised"] is True
     assert len(rep["independence"]) == 3
     assert all(x["verdict"] == "independent" for x in rep["independence"])
-    assert len(rep["continuity"]) == 2 and all(c["continuous"] for c in rep["continuity"])
+    assert len(rep["continuity"]) >= 2 and all(c["continuous"] for c in rep["continuity"])
     assert _board(outcome)["Saebyeok Research"]["decision"] != "disqualify"
 
 

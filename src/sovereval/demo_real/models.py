@@ -32,6 +32,10 @@ BUILD_VERSION = "1"
 """Bumped when a build recipe changes, so caches from an older recipe are rebuilt."""
 
 TINY_INIT_STD = 0.02
+TINY_LR = 1e-3
+CHAIN_AT = tuple(range(0, 161, 5))
+"""Checkpoints every 5 steps, as a real run saves them often enough that consecutive ones are
+close (the continuity check's bound on the relative change)."""
 
 
 @dataclass(frozen=True)
@@ -243,7 +247,7 @@ def train_tiny(
             elif "norm" in name:
                 p.fill_(1.0)
     ids = tok.encode(corpus_text(), add_special_tokens=False)
-    opt = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=0.0)
+    opt = torch.optim.AdamW(model.parameters(), lr=TINY_LR, weight_decay=0.0)
     chain_dir = folder / "chain"
     chain_dir.mkdir(exist_ok=True)
     chain: list[Path] = []
@@ -377,17 +381,18 @@ def build_all(
             out.notes[team] = f"{p.name} as published in the PyPI package {p.package}"
             continue
         if role == "scratch":
+            target = root / f"{slug}-chain{CHAIN_AT[1]}"  # the chain recipe names its folder
             if not _done(target):
                 step(f"{team}: training a tiny decoder from random initialisation")
                 with _atomic_dir(target) as tmp:
-                    chain = train_tiny(tmp, seed=seed, steps=160, chain_at=(0, 80, 160))
+                    chain = train_tiny(tmp, seed=seed, steps=160, chain_at=CHAIN_AT)
                     _mark(tmp, {"chain": [c.name for c in chain]})
             info = json.loads((target / "DONE").read_text("utf-8"))
             out.chains[team] = [target / "chain" / n for n in info["chain"]]
             out.artefacts[team] = target / "model.safetensors"
             out.notes[team] = (
                 "2-layer decoder trained here from N(0, 0.02) for 160 AdamW steps on the "
-                "package's Korean+English corpus; chain of 3 checkpoints"
+                f"package's Korean+English corpus; chain of {len(CHAIN_AT)} checkpoints"
             )
         elif role.startswith("finetune:"):
             parent = role.split(":", 1)[1]
