@@ -168,11 +168,15 @@ def served(
 def revision_of(model_dir: Path, root: Path) -> str:
     """A location-independent revision: the model folder's path inside the demo cache (which
     names the build recipe version and the seed), hashed."""
+    return hashlib.sha256(cache_path(model_dir, root).encode()).hexdigest()[:8]
+
+
+def cache_path(model_dir: Path, root: Path) -> str:
+    """``model_dir`` relative to the demo cache ``root`` (symbolic links kept as named)."""
     try:
-        rel = model_dir.resolve().relative_to(root.resolve()).as_posix()
+        return Path(os.path.abspath(model_dir)).relative_to(os.path.abspath(root)).as_posix()
     except ValueError:
-        rel = model_dir.name
-    return hashlib.sha256(rel.encode()).hexdigest()[:8]
+        return model_dir.name
 
 
 class LocalModel:
@@ -182,11 +186,7 @@ class LocalModel:
     def __init__(self, open_inner: Callable[[], Backend], model_dir: Path, root: Path) -> None:
         self._open = open_inner
         self._inner: Backend | None = None
-        try:
-            rel = model_dir.resolve().relative_to(root.resolve()).as_posix()
-        except ValueError:
-            rel = model_dir.name
-        self._uri = f"hf:demo-cache/{rel}"
+        self._uri = f"hf:demo-cache/{cache_path(model_dir, root)}"
 
     @property
     def uri(self) -> str:
