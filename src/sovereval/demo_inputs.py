@@ -46,10 +46,13 @@ def run_expert_review(
     *,
     registered: datetime,
     now: datetime,
+    quality: Mapping[str, float] | None = None,
 ) -> Any:
     """Ten simulated experts (one with a past affiliation inside the conflict window, one tied to
     a GPU supplier's consortium) review through the service: evidence uploads, conflict-free
-    randomized assignment, drafts, submissions, aggregation recorded as each team's result."""
+    randomized assignment, drafts, submissions, aggregation recorded as each team's result.
+    ``quality`` (team -> level 1-10) replaces the example file's levels (the real demo derives
+    them from the benchmark runs and the forensics: ``demo_real.panel.expert_levels``)."""
     from sovereval.competition import service as svc
     from sovereval.review import service as review
     from sovereval.review.rubric import CriterionScore
@@ -60,7 +63,7 @@ def run_expert_review(
             s, prog, e["name"], e["record"], actor="ministry-admin", now=registered
         )
     level = {}
-    for team, q in spec["quality"].items():
+    for team, q in (quality if quality is not None else spec["quality"]).items():
         sub = svc.submission_of(s, rnd, svc.get_consortium(s, prog, team))
         level[sub.id] = float(q)
         report = (

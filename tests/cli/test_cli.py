@@ -62,7 +62,7 @@ def test_errors_are_one_line_exit_2(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_demo_then_audit_and_tamper(tmp_path: Path) -> None:
-    r = run("demo", "--out", str(tmp_path), "--json")
+    r = run("demo", "--quick", "--out", str(tmp_path), "--json")
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     board = {t["team"]: t for t in out["leaderboard"]}

@@ -20,11 +20,23 @@ def demo(
         None, "--out", help="Directory for the demo database and report."
     ),
     seed: int = typer.Option(20250815, help="Seed of every simulated input."),
+    quick: bool = typer.Option(
+        False,
+        "--quick",
+        help="Scripted inputs and synthetic checkpoints (seconds, no model extras needed).",
+    ),
+    cache: Path | None = typer.Option(
+        None,
+        "--cache",
+        envvar="SOVEREVAL_DEMO_CACHE",
+        help="Demo cache: checkpoints, journals, responses (default: the user cache directory).",
+    ),
     as_json: bool = JsonOpt,
 ) -> None:
-    """Re-enact a Phase-1 evaluation on the embedded database: five consortia, frozen and amended
-    rules, scores with intervals, a disqualification on originality, an elimination on points,
-    appeals (one late), a wild card, and an HTML transparency report."""
+    """Re-enact a Phase-1 evaluation on the embedded database: five consortia with real
+    checkpoints (public models, a from-scratch chain, an undeclared fine-tune, a copied vision
+    encoder), benchmarks on a real model server, real forensics, simulated panelists and
+    experts, frozen and amended rules, appeals, a wild card and an HTML transparency report."""
     from sovereval.cli.competition import print_leaderboard
     from sovereval.demo import run_demo
 
@@ -41,8 +53,20 @@ def demo(
         disable=as_json,
     ) as progress:
         task = progress.add_task("starting", total=None)
+        sub = progress.add_task("", total=None)
+
+        def stage(msg: str) -> None:
+            progress.update(task, description=msg)
+            progress.update(sub, description="")
+
         result = run_demo(
-            db, report, seed=seed, step=lambda msg: progress.update(task, description=msg)
+            db,
+            report,
+            seed=seed,
+            step=stage,
+            real=not quick,
+            cache=cache,
+            detail=lambda msg: progress.update(sub, description=f"  [dim]{msg}[/]"),
         )
     if as_json:
         emit_json(
@@ -52,6 +76,9 @@ def demo(
                 "ledger_head": result.head,
                 "events": result.events,
                 "leaderboard": result.leaderboard,
+                "mode": "real" if result.real else "quick",
+                "cache": str(result.cache) if result.cache else None,
+                "stage_times_s": [[n, round(t, 2)] for n, t in result.stage_times],
             }
         )
         return
@@ -59,6 +86,16 @@ def demo(
     console.print(f"\nTransparency report: [bold]{result.report_path}[/]")
     console.print(f"Ledger: {result.events} events, head {result.head}")
     console.print(f"Verify it: sovereval --db {db} audit verify")
+    if result.real:
+        console.print(
+            "Real: checkpoints, model server, benchmarks, judges, answers, forensics. "
+            "Simulated: the 500 panelists' votes and the 10 experts' reviews."
+        )
+        console.print(f"Demo cache: {result.cache}")
+    console.print("\nStage times:")
+    for name, secs in result.stage_times:
+        console.print(f"  {secs:7.1f} s  {name}", highlight=False)
+    console.print(f"  {sum(t for _, t in result.stage_times):7.1f} s  total", highlight=False)
 
 
 def _rules_of(result: DemoOutcome) -> dict[str, object]:

@@ -91,7 +91,7 @@ def report_data(s: Session, prog: m.Programme) -> dict[str, Any]:
     }
 
 
-def render_report(data: dict[str, Any]) -> str:
+def render_report(data: dict[str, Any], appendix: dict[str, Any] | None = None) -> str:
     figures = {}
     for r in data["rounds"]:
         if r["scorecard"]:
@@ -100,10 +100,18 @@ def render_report(data: dict[str, Any]) -> str:
                 "breakdown": breakdown_svg(teams),
                 "ranks": rank_interval_svg(teams),
             }
-    return _env().get_template("transparency.html.j2").render(data=data, figures=figures)
+    return (
+        _env()
+        .get_template("transparency.html.j2")
+        .render(data=data, figures=figures, appendix=appendix)
+    )
 
 
-def write_report(s: Session, prog: m.Programme, path: Path) -> Path:
+def write_report(
+    s: Session, prog: m.Programme, path: Path, appendix: dict[str, Any] | None = None
+) -> Path:
+    """Write the report; ``appendix`` (the demo's evidence: sample battles, benchmark items,
+    forensic evidence, what is simulated) is rendered after the rounds when given."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_report(report_data(s, prog)), encoding="utf-8")
+    path.write_text(render_report(report_data(s, prog), appendix), encoding="utf-8")
     return path
