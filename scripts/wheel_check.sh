@@ -19,7 +19,7 @@ set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 PY=${PY:-$REPO/.venv/bin/python}
 # The demo's quickest mode that runs on the core install.
-DEMO_ARGS=(--json)
+DEMO_ARGS=(--quick --json)  # the scripted round: the core install has no torch for the real one
 WORK=$(mktemp -d -t svwheel-XXXXXX)
 SERVE_PID=""
 
