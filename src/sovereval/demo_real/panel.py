@@ -117,7 +117,7 @@ def simulate_battles(
         )
         ta, tb = team_of[b.model_a], team_of[b.model_b]
         ans_a, ans_b = answers[ta][prompt], answers[tb][prompt]
-        arena.record_answers(s, b, ans_a, ans_b)
+        arena.record_answers(s, b, ans_a, ans_b, now=now)
         sa = strength[ta] + ANSWER_WEIGHT * answer_quality(prompt, ans_a)
         sb = strength[tb] + ANSWER_WEIGHT * answer_quality(prompt, ans_b)
         u = rng.random()
