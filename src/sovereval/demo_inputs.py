@@ -149,7 +149,7 @@ def run_provenance(s: Session, rnd: Any, reference: Path, *, seed: int, now: dat
         select(m.Submission).where(m.Submission.round_id == rnd.id).order_by(m.Submission.id)
     ).scalars()
     for sub in subs:
-        report = analyse_paths(Path(sub.artefact_uri), reference, seed=seed)
+        report = analyse_paths(reference, Path(sub.artefact_uri), seed=seed)
         findings = gate_findings(report, sub.components, reference.stem)
         failed = [r for _, f, r in findings if f]
         svc.record_provenance(

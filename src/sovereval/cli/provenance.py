@@ -132,7 +132,7 @@ def run_cmd(
     artefact = local
     results = []
     for ref in reference:
-        report = analyse_paths(artefact, ref, allow_pytorch=allow_pytorch, seed=seed)
+        report = analyse_paths(ref, artefact, allow_pytorch=allow_pytorch, seed=seed)
         findings = gate_findings(report, components, ref.name)
         failed = [r for _, f, r in findings if f]
         with c.store.session() as s:

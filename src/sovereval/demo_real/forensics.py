@@ -73,10 +73,10 @@ def compare_report(cache: ReportCache, artefact: Path, reference: Path) -> dict[
     from sovereval.provenance.analysis import analyse_paths
 
     out: dict[str, Any] = cache.get_or(
-        "compare",
+        "compare-reference-first",  # A = the public reference, B = the submission
         [artefact, reference],
         lambda: json.loads(
-            json.dumps(analyse_paths(artefact, reference, seed=cache.seed), default=float)
+            json.dumps(analyse_paths(reference, artefact, seed=cache.seed), default=float)
         ),
     )
     return out

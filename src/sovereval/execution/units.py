@@ -252,9 +252,9 @@ def run_provenance_compare(unit: ProvenanceCompare) -> dict[str, Any]:
     if unit.components:
         overrides["components"] = unit.components
     options = CompareOptions(**overrides)
-    a = open_source(Path(unit.candidate_path))
+    a = open_source(Path(unit.reference_path))  # A: the reference; B: the candidate
     try:
-        b = open_source(Path(unit.reference_path))
+        b = open_source(Path(unit.candidate_path))
         try:
             result = compare(a, b, rng=np.random.default_rng(unit.seed), options=options)
         finally:
