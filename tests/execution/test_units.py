@@ -138,8 +138,8 @@ def test_scan_equals_direct_comparisons_and_finds_the_copy(tmp_path: Path) -> No
         )  # fmt: skip
     assert scan.results[("cand", "copy")]["verdict"] == "identical"
     assert scan.results[("cand", "other")]["verdict"] == "independent"
-    expected = compare(
-        open_source(a), open_source(b),
+    expected = compare(  # the reference is A, the candidate B
+        open_source(b), open_source(a),
         rng=np.random.default_rng(unit_seed(11, "cand", "other")), options=CompareOptions(**SMALL),  # type: ignore[arg-type]
     ).to_json()  # fmt: skip
     assert close_json(scan.results[("cand", "other")], json.loads(json.dumps(expected)))
