@@ -76,7 +76,7 @@ def test_fine_tune_found_with_its_parent(outcome: DemoOutcome) -> None:
     runs = {r.reference: r for r in _runs(outcome, "Gyeol Consortium")}
     parent = runs["SmolLM2-135M-Instruct"]
     assert parent.verdict in ("derived", "identical") and parent.gate_failed
-    text = next(c for c in parent.report["components"] if c["name"] == "text")
+    text = next(c for c in parent.report["components"] if c["kind"] == "text")
     assert text["verdict"] == "derived"
     assert "SmolLM2-135M-Instruct" in parent.reason and "from-scratch" in parent.reason
     # Not confused with the other public decoder.
@@ -110,7 +110,7 @@ def test_copied_encoder_team_disqualified_for_the_vision_component(outcome: Demo
     assert enc.gate_failed, enc.reason
     assert "vision" in enc.reason
     assert re.search(r"found|fraction|\d+(\.\d+)?\s*%", enc.reason), enc.reason
-    vision = next(c for c in enc.report["components"] if c["name"] == "vision")
+    vision = next(c for c in enc.report["components"] if c["kind"] == "vision")
     assert vision["verdict"] in ("derived", "identical")
     # The decoder is the team's own.
     assert not runs["SmolLM2-135M-Instruct"].gate_failed
