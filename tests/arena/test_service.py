@@ -136,15 +136,12 @@ def test_daily_cap_and_own_battle_only(store: Store, now: datetime) -> None:
         with pytest.raises(RuleViolation, match="own battle"):
             arena.cast_vote(s, b, q, arena.VoteInput("tie", 3, 3, 3, 3), daily_cap=2, now=now)
         # The next day the cap resets.
-        arena.cast_vote(
-            s, b, p, arena.VoteInput("tie", 3, 3, 3, 3), daily_cap=2, now=now + timedelta(days=1)
-        )
+        next_day = now + timedelta(days=1)
+        arena.cast_vote(s, b, p, arena.VoteInput("tie", 3, 3, 3, 3), daily_cap=2, now=next_day)
+        b2 = arena.start_battle(s, rnd, p, "q", rng=rng, now=next_day)
+        arena.record_answers(s, b2, "x", "y", now=next_day)
         with pytest.raises(InputError, match="1-5"):
-            b2 = arena.start_battle(s, rnd, p, "q", rng=rng, now=now)
-            arena.record_answers(s, b2, "x", "y", now=now)
-            arena.cast_vote(
-                s, b2, p, arena.VoteInput("a", 9, 3, 3, 3), daily_cap=9, now=now + timedelta(days=1)
-            )
+            arena.cast_vote(s, b2, p, arena.VoteInput("a", 9, 3, 3, 3), daily_cap=9, now=next_day)
 
 
 def _roster_and_panelist(s, rnd, rng, now):  # type: ignore[no-untyped-def]

@@ -289,9 +289,14 @@ def test_cli_refuses_a_bad_submission_id(tmp_path: Path) -> None:
     )
     assert res.exit_code == 2
     assert "must be a submission id" in res.stderr
-    res = runner.invoke(
-        app, ["run", "--suite", "example", "--model", "mock:", "--submission", "7"], env=env
-    )
+    args = ["run", "--suite", "example", "--model", "mock:", "--submission", "7"]
+    res = runner.invoke(app, args, env=env)
+    assert res.exit_code == 2  # a missing database is refused, not created
+    assert "no database at" in res.stderr and not (tmp_path / "sovereval.db").exists()
+    from sovereval.cli.main import app as main_app
+
+    assert runner.invoke(main_app, ["db", "init"], env=env).exit_code == 0
+    assert (tmp_path / "sovereval.db").exists()  # the store lives in the data directory
+    res = runner.invoke(app, args, env=env)
     assert res.exit_code == 2
     assert "no submission with id 7" in res.stderr
-    assert (tmp_path / "sovereval.db").exists()  # the store lives in the data directory

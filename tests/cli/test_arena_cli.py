@@ -40,14 +40,18 @@ def _fill(store: Store, number: int) -> None:
 
 def test_simulate_refuses_a_real_round_and_fills_a_marked_one(tmp_path: Path) -> None:
     db = tmp_path / "c.db"
+    # A replay database (created with --at), so the CLI below acts at the test's own times.
+    at = ("--at", NOW.isoformat())
+    created = run(*at, "programme", "create", "P", db=db)
+    assert created.returncode == 0, created.stderr
     store = Store(f"sqlite:///{db}")
     with store.session() as s:
-        prog = svc.create_programme(s, "P", "", actor="a", now=NOW)
+        prog = svc.get_programme(s, "P")
         for team in ("Alpha", "Beta"):
             svc.add_consortium(s, prog, team, team, [], actor="a", now=NOW)
     _round(store, 1)
     _round(store, 2)
-    marked = run("arena", "mark-simulation", "-p", "P", "-r", "2", db=db)
+    marked = run(*at, "arena", "mark-simulation", "-p", "P", "-r", "2", db=db)
     assert marked.returncode == 0, marked.stderr
     _fill(store, 1)
     _fill(store, 2)
@@ -55,9 +59,10 @@ def test_simulate_refuses_a_real_round_and_fills_a_marked_one(tmp_path: Path) ->
     strengths = tmp_path / "s.json"
     strengths.write_text(json.dumps({"Alpha": 0.5, "Beta": -0.5}))
     args = ["--panel-size", "10", "--battles", "12"]
-    real = run("arena", "simulate", str(strengths), "-p", "P", "-r", "1", *args, db=db)
+    at = ("--at", (NOW + timedelta(hours=1)).isoformat())
+    real = run(*at, "arena", "simulate", str(strengths), "-p", "P", "-r", "1", *args, db=db)
     assert real.returncode == 2 and "not created as a simulation" in real.stderr
-    late = run("arena", "mark-simulation", "-p", "P", "-r", "1", db=db)
+    late = run(*at, "arena", "mark-simulation", "-p", "P", "-r", "1", db=db)
     assert late.returncode == 2 and "only a newly created round" in late.stderr
-    sim = run("arena", "simulate", str(strengths), "-p", "P", "-r", "2", *args, db=db)
+    sim = run(*at, "arena", "simulate", str(strengths), "-p", "P", "-r", "2", *args, db=db)
     assert sim.returncode == 0 and "simulated 12 votes" in sim.stdout, sim.stderr

@@ -145,7 +145,8 @@ def test_review_evidence_upload_from_the_cli(demo_db: Path, tmp_path: Path) -> N
 
     @root.callback()
     def cb(ctx: typer.Context) -> None:
-        ctx.obj = Context(Settings(db_url=f"sqlite:///{db}"), "cli-admin", AT)
+        # No --at: the sample holds live events, so the CLI acts now (see claim_replay).
+        ctx.obj = Context(Settings(db_url=f"sqlite:///{db}"), "cli-admin", None)
 
     root.add_typer(review_cli.app, name="review")
     log = tmp_path / "train.jsonl"
